@@ -1,0 +1,153 @@
+//! Settings: defaults < `cipherstream.toml` < `CIPHERSTREAM_*` environment < CLI flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Which parts of the platform this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Only the HTTP API.
+    Api,
+    /// Only the background workers.
+    Worker,
+    /// Everything in one process.
+    #[default]
+    All,
+}
+
+/// Every setting of the platform. Field names are the TOML keys; the environment
+/// variable is `CIPHERSTREAM_` + the upper-cased name (`__` for nesting).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub bind: SocketAddr,
+    /// Directory for the SQLite metadata, the demo practice, the master key and local files.
+    pub data_dir: PathBuf,
+    /// Metadata database: `sqlite://…` or `postgres://…`. Default: `metadata.db` in the data directory.
+    pub metadata_url: Option<String>,
+    /// Token for `/admin/v1`. Without one the admin API is disabled.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+    /// Base64 of the 32-byte master key that wraps customer data keys. Default: generated once into the data directory.
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
+    /// Which parts run in this process.
+    pub role: Role,
+    /// A directory of catalog files that replaces the built-in catalog.
+    pub catalog_dir: Option<PathBuf>,
+    /// Time limit of a synchronous extraction, in seconds.
+    pub sync_timeout_seconds: u64,
+    /// `mode=auto` becomes a job above this many estimated rows.
+    pub job_row_threshold: u64,
+    /// `mode=auto` becomes a job above this estimated output size, in bytes.
+    pub job_size_threshold_bytes: u64,
+    /// Largest accepted `limit`.
+    pub max_limit: u64,
+    /// Connections per customer source pool.
+    pub source_pool_size: u32,
+    /// Log format: `text` or `json`.
+    pub log_format: LogFormat,
+    /// Public base URL used in printed links (defaults to `http://{bind}`).
+    pub public_url: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./cipherstream-data"),
+            metadata_url: None,
+            admin_token: None,
+            master_key: None,
+            role: Role::All,
+            catalog_dir: None,
+            sync_timeout_seconds: 60,
+            job_row_threshold: 100_000,
+            job_size_threshold_bytes: 50 * 1024 * 1024,
+            max_limit: 10_000_000,
+            source_pool_size: 8,
+            log_format: LogFormat::Text,
+            public_url: None,
+        }
+    }
+}
+
+/// Values given as CLI flags; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the layers. `file` is `--config`; without it `./cipherstream.toml` is read when present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("cipherstream.toml")),
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("CIPHERSTREAM_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("reading configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings once, at startup.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.sync_timeout_seconds > 0, "sync_timeout_seconds must be at least 1");
+        anyhow::ensure!(self.max_limit > 0, "max_limit must be at least 1");
+        anyhow::ensure!(self.source_pool_size > 0, "source_pool_size must be at least 1");
+        if let Some(url) = &self.metadata_url {
+            anyhow::ensure!(
+                url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"),
+                "metadata_url must start with sqlite: or postgres:, got {:?}",
+                url.split(':').next().unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// The metadata database URL, defaulting to SQLite in the data directory.
+    pub fn metadata_url(&self) -> String {
+        match &self.metadata_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("metadata.db").display()),
+        }
+    }
+
+    /// The synchronous extraction time limit.
+    pub fn sync_timeout(&self) -> Duration {
+        Duration::from_secs(self.sync_timeout_seconds)
+    }
+}

@@ -1,0 +1,151 @@
+//! `/admin/v1`: customers and their API keys, behind the admin token.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Admin;
+use super::error::{ApiError, Problem};
+use super::AppState;
+use crate::tenancy::{self, ApiKeyInfo, AuditEntry, CreatedKey, Customer, NewCustomer};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/customers", get(list_customers).post(create_customer))
+        .route("/admin/v1/customers/{id}", get(get_customer))
+        .route("/admin/v1/customers/{id}/keys", get(list_keys).post(create_key))
+        .route("/admin/v1/customers/{id}/keys/{key_id}", delete(revoke_key))
+}
+
+/// A new customer with its secrets, each shown only here.
+#[derive(Serialize, ToSchema)]
+pub struct CustomerCreated {
+    pub customer: Customer,
+    /// The first API key.
+    #[schema(example = "cs_live_Ab3dEf5gHi7jKl9mNo1pQr3sTu5vWx7y")]
+    pub api_key: String,
+    /// Id of that key, for revocation.
+    pub api_key_id: String,
+    /// Base64 of the 32-byte AES-256 key that decrypts this customer's stored files.
+    #[schema(example = "q1Zk3mJ0c2VjcmV0LWtleS1ieXRlcy1oZXJlLTMyYg==")]
+    pub data_key: String,
+}
+
+/// Customers.
+#[derive(Serialize, ToSchema)]
+pub struct CustomerList {
+    pub customers: Vec<Customer>,
+}
+
+/// Keys of a customer.
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<ApiKeyInfo>,
+}
+
+/// Input of key creation.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    /// A label for the key.
+    #[schema(example = "reporting-server")]
+    pub name: Option<String>,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::field("body", format!("the request body is not a valid JSON object of the documented shape: {e}")))
+}
+
+async fn audit(state: &AppState, action: &str, customer_id: &str, detail: serde_json::Value) {
+    let entry = AuditEntry { customer_id: Some(customer_id.to_string()), action: action.to_string(), detail, ..Default::default() };
+    tenancy::record(&state.meta, entry).await;
+}
+
+/// Create a customer, its first API key and its data key.
+#[utoipa::path(post, path = "/admin/v1/customers", tag = "admin", security(("admin_token" = [])),
+    request_body = NewCustomer,
+    responses(
+        (status = 201, description = "Created; the API key and data key are shown only now", body = CustomerCreated),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_customer(State(state): State<AppState>, _admin: Admin, body: Bytes) -> Result<(StatusCode, Json<CustomerCreated>), ApiError> {
+    let input: NewCustomer = json_body(&body)?;
+    let (customer, key, data_key) = tenancy::create_customer(&state.meta, &state.master, input).await?;
+    audit(&state, "customer.create", &customer.id, serde_json::json!({"key_id": key.info.id})).await;
+    Ok((StatusCode::CREATED, Json(CustomerCreated { customer, api_key: key.api_key, api_key_id: key.info.id, data_key })))
+}
+
+/// List customers.
+#[utoipa::path(get, path = "/admin/v1/customers", tag = "admin", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "All customers", body = CustomerList),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_customers(State(state): State<AppState>, _admin: Admin) -> Result<Json<CustomerList>, ApiError> {
+    Ok(Json(CustomerList { customers: tenancy::list_customers(&state.meta).await? }))
+}
+
+/// One customer.
+#[utoipa::path(get, path = "/admin/v1/customers/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer", body = Customer),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_customer(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> Result<Json<Customer>, ApiError> {
+    let customer = tenancy::get_customer(&state.meta, &id).await?.ok_or_else(|| ApiError::NotFound(format!("no customer {id:?}")))?;
+    Ok(Json(customer))
+}
+
+/// Create another API key for a customer.
+#[utoipa::path(post, path = "/admin/v1/customers/{id}/keys", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Customer id")),
+    request_body(content = KeyIn, description = "Optional; an empty body names the key `default`"),
+    responses(
+        (status = 201, description = "Created; the key is shown only now", body = CreatedKey),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_key(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) { KeyIn::default() } else { json_body(&body)? };
+    let key = tenancy::create_key(&state.meta, &id, input.name.as_deref()).await?;
+    audit(&state, "key.create", &id, serde_json::json!({"key_id": key.info.id, "name": key.info.name})).await;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+/// List a customer's API keys (never the keys themselves).
+#[utoipa::path(get, path = "/admin/v1/customers/{id}/keys", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_keys(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> Result<Json<KeyList>, ApiError> {
+    if tenancy::get_customer(&state.meta, &id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no customer {id:?}")));
+    }
+    Ok(Json(KeyList { keys: tenancy::list_keys(&state.meta, &id).await? }))
+}
+
+/// Revoke an API key; it stops working at once.
+#[utoipa::path(delete, path = "/admin/v1/customers/{id}/keys/{key_id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Customer id"), ("key_id" = String, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key for this customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_key(State(state): State<AppState>, _admin: Admin, Path((id, key_id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    tenancy::revoke_key(&state.meta, &id, &key_id).await?;
+    audit(&state, "key.revoke", &id, serde_json::json!({"key_id": key_id})).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,62 @@
+//! The HTTP API: routers per resource, authentication, problem+json and OpenAPI.
+
+pub mod admin;
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod ops;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::meta::Meta;
+use crate::source::Sources;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub meta: Meta,
+    pub master: Arc<MasterKey>,
+    pub catalog: Arc<Catalog>,
+    pub sources: Arc<Sources>,
+}
+
+#[derive(Clone, Copy)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = format!("req_{}", crate::crypto::random_hex(12));
+        Some(RequestId::new(id.parse().ok()?))
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(ops::router())
+        .merge(catalog::router())
+        .merge(extract::router())
+        .merge(admin::router())
+        .merge(openapi::router())
+        .fallback(ops::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(error::problem_context))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, RequestIds))
+}

@@ -1,0 +1,65 @@
+//! The OpenAPI 3.1 document, generated from the handlers, and Swagger UI at `/docs`.
+
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CipherStream API",
+        description = "Extract a dental or medical practice's data (patients, appointments, financials, clinical records, expenses, setup) as NDJSON, JSON, CSV or Parquet.\n\n\
+Authenticate with `Authorization: Bearer <api_key>` (or `X-API-Key`). Every error is RFC 9457 `application/problem+json` with the offending fields in `errors`. \
+Times are RFC 3339 UTC; `datetime` columns are practice-local wall-clock times without an offset. Decimal values (money) are written exactly as stored.\n\n\
+Extraction parameters are validated before any query runs; string filter values are limited to letters, digits, spaces and `_ . - @ / &`.",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    paths(
+        super::ops::health,
+        super::ops::ready,
+        super::catalog::list_procedures,
+        super::catalog::get_procedure,
+        super::extract::extract_get,
+        super::extract::extract_post,
+        super::admin::create_customer,
+        super::admin::list_customers,
+        super::admin::get_customer,
+        super::admin::create_key,
+        super::admin::list_keys,
+        super::admin::revoke_key,
+    ),
+    components(schemas(super::error::Problem, super::error::FieldError)),
+    modifiers(&Security),
+    tags(
+        (name = "extraction", description = "Stream a procedure's rows as a file"),
+        (name = "catalog", description = "What can be extracted"),
+        (name = "admin", description = "Customers and API keys (admin token)"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("The customer's API key (cs_live_…)")).build()),
+        );
+        components.add_security_scheme("api_key_header", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("The admin token from configuration")).build()),
+        );
+    }
+}
+
+/// `/openapi.json` and `/docs`.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}
