@@ -8,7 +8,7 @@ use crate::value::{ColumnSpec, ColumnType, Row, Value};
 use super::text::{format_date, format_datetime, format_decimal};
 
 pub(crate) struct CsvEncoder<W: Write> {
-    writer: ::csv::Writer<W>,
+    writer: ::csv::Writer<NoFlush<W>>,
     types: Vec<ColumnType>,
 }
 
@@ -18,7 +18,7 @@ impl<W: Write> CsvEncoder<W> {
         let mut writer = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::CRLF)
             .buffer_capacity(64 * 1024)
-            .from_writer(out);
+            .from_writer(NoFlush(out));
         writer
             .write_record(columns.iter().map(|c| c.name.as_bytes()))
             .map_err(csv_error)?;
@@ -43,7 +43,26 @@ impl<W: Write> CsvEncoder<W> {
     pub(crate) fn finish(self) -> io::Result<W> {
         self.writer
             .into_inner()
+            .map(|out| out.0)
             .map_err(|err| err.into_error())
+    }
+}
+
+/// Keeps the csv writer's flush (on `into_inner`) from reaching the compressor, where a
+/// gzip sync flush would add bytes and the chunk sender would send a short chunk.
+struct NoFlush<W>(W);
+
+impl<W: Write> Write for NoFlush<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

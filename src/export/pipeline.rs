@@ -197,7 +197,7 @@ mod tests {
             Arc::new(Progress::new()),
             CancellationToken::new(),
         );
-        tx.send(Ok(rows())).await.unwrap();
+        tx.send(Ok(many_rows())).await.unwrap();
         tx.send(Err(anyhow::anyhow!("connection reset").context("reading appointments")))
             .await
             .unwrap();

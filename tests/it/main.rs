@@ -1,0 +1,8 @@
+//! Integration tests: the real server over HTTP against real SQLite, MariaDB and
+//! PostgreSQL practice databases.
+
+mod api;
+mod bad_input;
+mod cli;
+mod extraction;
+mod helpers;
