@@ -58,7 +58,10 @@ impl Rows {
         Rows {
             state: 0x5eed,
             next_id: 1,
-            epoch: NaiveDate::from_ymd_opt(2019, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap(),
+            epoch: NaiveDate::from_ymd_opt(2019, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
         }
     }
 
@@ -75,9 +78,20 @@ impl Rows {
     }
 
     fn batch(&mut self, n: usize) -> Vec<Row> {
-        const STATUS: [&str; 5] = ["Completed", "Booked", "Cancelled", "Failed to attend", "Confirmed"];
+        const STATUS: [&str; 5] = [
+            "Completed",
+            "Booked",
+            "Cancelled",
+            "Failed to attend",
+            "Confirmed",
+        ];
         const TYPES: [&str; 6] = [
-            "Examination", "Scale and clean", "Filling", "Root canal", "Crown prep", "Emergency",
+            "Examination",
+            "Scale and clean",
+            "Filling",
+            "Root canal",
+            "Crown prep",
+            "Emergency",
         ];
         const NOTES: [&str; 5] = [
             "Patient requested morning appointments",
@@ -92,7 +106,8 @@ impl Rows {
                 self.next_id += 1;
                 let day = self.below(6 * 365) as i64;
                 let slot = self.below(36) as i64;
-                let starts = self.epoch + TimeDelta::days(day) + TimeDelta::minutes(8 * 60 + 15 * slot);
+                let starts =
+                    self.epoch + TimeDelta::days(day) + TimeDelta::minutes(8 * 60 + 15 * slot);
                 let ends = starts + TimeDelta::minutes(15 * (1 + self.below(4) as i64));
                 let created = starts - TimeDelta::seconds(self.below(90 * 86_400) as i64);
                 let fee_cents = 5_000 + self.below(150_000) as i64;
@@ -121,7 +136,9 @@ impl Rows {
                     Value::DateTime(created),
                     match self.below(2) {
                         0 => Value::Null,
-                        _ => Value::DateTime(created + TimeDelta::microseconds(self.below(1 << 36) as i64)),
+                        _ => Value::DateTime(
+                            created + TimeDelta::microseconds(self.below(1 << 36) as i64),
+                        ),
                     },
                     Value::Bool(self.below(10) == 0),
                 ]
@@ -216,7 +233,9 @@ fn serde_json_reference() -> (Duration, u64) {
                         Value::Null => serde_json::Value::Null,
                         Value::Bool(b) => (*b).into(),
                         Value::Int(i) => (*i).into(),
-                        Value::Decimal(d) => serde_json::Number::from_str(&d.to_string()).unwrap().into(),
+                        Value::Decimal(d) => {
+                            serde_json::Number::from_str(&d.to_string()).unwrap().into()
+                        }
                         Value::Text(s) => s.clone().into(),
                         Value::Date(d) => d.to_string().into(),
                         Value::DateTime(dt) if c.ty == ColumnType::Timestamp => {
@@ -270,7 +289,10 @@ fn pipeline(format: OutputFormat, compression: Compression) -> (Duration, u64) {
 }
 
 fn main() {
-    println!("{ROWS} rows x {} columns, batches of {BATCH}", columns().len());
+    println!(
+        "{ROWS} rows x {} columns, batches of {BATCH}",
+        columns().len()
+    );
     print_header();
     for format in OutputFormat::ALL {
         let mut raw = 0;

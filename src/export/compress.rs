@@ -2,12 +2,11 @@
 
 use std::io::{self, Write};
 
-use chrono::{Datelike, NaiveDateTime, Timelike};
+use chrono::NaiveDateTime;
 use flate2::write::GzEncoder;
-use zip::write::{SimpleFileOptions, StreamWriter};
-use zip::{CompressionMethod, ZipWriter};
 
 use super::format::Compression;
+use super::zip_stream::ZipStream;
 
 /// Deflate level for gzip and zip. Level 1 is the streaming default: with zlib-rs it
 /// compresses at ~250 MB/s against ~60 MB/s at level 6 (PERFORMANCE.md).
@@ -17,9 +16,7 @@ pub const DEFAULT_COMPRESSION_LEVEL: u32 = 1;
 pub(crate) enum Compressor<W: Write> {
     None(W),
     Gzip(GzEncoder<W>),
-    /// A streaming archive (no seeking): sizes and CRC go in a data descriptor after the
-    /// entry, ZIP64 records only once a size reaches 4 GiB.
-    Zip(ZipWriter<StreamWriter<W>>),
+    Zip(ZipStream<W>),
 }
 
 impl<W: Write> Compressor<W> {
@@ -36,16 +33,7 @@ impl<W: Write> Compressor<W> {
             Compression::Gzip => {
                 Compressor::Gzip(GzEncoder::new(sink, flate2::Compression::new(level)))
             }
-            Compression::Zip => {
-                let options = SimpleFileOptions::default()
-                    .compression_method(CompressionMethod::Deflated)
-                    .compression_level(Some(i64::from(level)))
-                    .last_modified_time(dos_time(modified))
-                    .unix_permissions(0o644);
-                let mut zip = ZipWriter::new_stream(sink).set_auto_large_file();
-                zip.start_file(entry_name, options).map_err(zip_error)?;
-                Compressor::Zip(zip)
-            }
+            Compression::Zip => Compressor::Zip(ZipStream::new(sink, entry_name, modified, level)?),
         })
     }
 
@@ -54,34 +42,8 @@ impl<W: Write> Compressor<W> {
         match self {
             Compressor::None(sink) => Ok(sink),
             Compressor::Gzip(gzip) => gzip.finish(),
-            Compressor::Zip(zip) => Ok(zip.finish().map_err(zip_error)?.into_inner()),
+            Compressor::Zip(zip) => zip.finish(),
         }
-    }
-}
-
-/// The zip timestamp; outside what MS-DOS time can hold (1980–2107), the format's epoch.
-fn dos_time(t: NaiveDateTime) -> zip::DateTime {
-    u16::try_from(t.year())
-        .ok()
-        .and_then(|year| {
-            zip::DateTime::from_date_and_time(
-                year,
-                t.month() as u8,
-                t.day() as u8,
-                t.hour() as u8,
-                t.minute() as u8,
-                t.second() as u8,
-            )
-            .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// The zip crate's error as an `io::Error`, returning a sink's own error unchanged.
-fn zip_error(err: zip::result::ZipError) -> io::Error {
-    match err {
-        zip::result::ZipError::Io(err) => err,
-        other => other.into(),
     }
 }
 

@@ -214,8 +214,14 @@ mod tests {
             file_name(stem, OutputFormat::Ndjson, Compression::Gzip),
             "appointments_2024-01-01_2024-12-31.ndjson.gz"
         );
-        assert_eq!(file_name("x", OutputFormat::Csv, Compression::Zip), "x.csv.zip");
-        assert_eq!(file_name("x", OutputFormat::Parquet, Compression::None), "x.parquet");
+        assert_eq!(
+            file_name("x", OutputFormat::Csv, Compression::Zip),
+            "x.csv.zip"
+        );
+        assert_eq!(
+            file_name("x", OutputFormat::Parquet, Compression::None),
+            "x.parquet"
+        );
         assert_eq!(
             content_type(OutputFormat::Csv, Compression::None),
             "text/csv; charset=utf-8"

@@ -14,6 +14,7 @@ mod json;
 mod parquet;
 mod pipeline;
 mod text;
+mod zip_stream;
 
 #[cfg(test)]
 mod tests;

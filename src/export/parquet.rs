@@ -94,8 +94,7 @@ impl<W: Write + Send> ParquetEncoder<W> {
     pub(crate) fn write_batch(&mut self, rows: &[Row]) -> io::Result<()> {
         for row in rows {
             super::check_row_width(row, self.columns.len())?;
-            for ((builder, column), value) in self.builders.iter_mut().zip(&self.columns).zip(row)
-            {
+            for ((builder, column), value) in self.builders.iter_mut().zip(&self.columns).zip(row) {
                 builder.append(column, value)?;
             }
             self.pending += 1;
@@ -107,7 +106,11 @@ impl<W: Write + Send> ParquetEncoder<W> {
     }
 
     fn flush_batch(&mut self) -> io::Result<()> {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
         self.pending = 0;
@@ -144,11 +147,13 @@ impl ColumnBuilder {
             ColumnType::String => {
                 ColumnBuilder::String(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16))
             }
-            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(BATCH_ROWS)),
+            ColumnType::Boolean => {
+                ColumnBuilder::Boolean(BooleanBuilder::with_capacity(BATCH_ROWS))
+            }
             ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(BATCH_ROWS)),
-            ColumnType::Datetime => ColumnBuilder::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS),
-            ),
+            ColumnType::Datetime => {
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS))
+            }
             ColumnType::Timestamp => ColumnBuilder::Timestamp(
                 TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
             ),

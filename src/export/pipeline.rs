@@ -198,9 +198,11 @@ mod tests {
             CancellationToken::new(),
         );
         tx.send(Ok(many_rows())).await.unwrap();
-        tx.send(Err(anyhow::anyhow!("connection reset").context("reading appointments")))
-            .await
-            .unwrap();
+        tx.send(Err(
+            anyhow::anyhow!("connection reset").context("reading appointments")
+        ))
+        .await
+        .unwrap();
         let (chunks, err) = collect(out).await;
         let err = err.expect("the stream ends with an error");
         let ExportError::Source(source) = export_error(&err) else {
@@ -231,7 +233,10 @@ mod tests {
         let (_, err) = tokio::time::timeout(Duration::from_secs(5), collect(out))
             .await
             .expect("cancel is prompt");
-        assert!(matches!(export_error(&err.unwrap()), ExportError::Cancelled));
+        assert!(matches!(
+            export_error(&err.unwrap()),
+            ExportError::Cancelled
+        ));
     }
 
     #[tokio::test]
@@ -258,7 +263,10 @@ mod tests {
         while let Some(item) = out.recv().await {
             last = Some(item);
         }
-        assert!(matches!(export_error(&last.unwrap().unwrap_err()), ExportError::Cancelled));
+        assert!(matches!(
+            export_error(&last.unwrap().unwrap_err()),
+            ExportError::Cancelled
+        ));
     }
 
     #[tokio::test]

@@ -3,12 +3,12 @@
 use std::io::{Cursor, Read};
 use std::str::FromStr;
 
+use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime};
-use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rust_decimal::Decimal;
 
 use super::*;
@@ -101,7 +101,8 @@ pub(super) fn spec(format: OutputFormat, compression: Compression) -> ExportSpec
 /// The first two rows exactly as NDJSON lines.
 const ROW_1_JSON: &str = r#"{"id":1,"name":"Zoë O'Brien","fee":120.00,"paid":true,"dob":"1984-02-29","starts_at":"2024-03-09T08:30:00","created_at":"2024-03-01T22:15:07.250000Z"}"#;
 const ROW_2_JSON: &str = r#"{"id":-9007199254740993,"name":"say \"hi\",\nthen\r\nleave\t\\ 🦷 日本","fee":-5.10,"paid":false,"dob":"2001-12-31","starts_at":"1999-12-31T23:59:59.000001","created_at":"2024-01-01T00:00:00Z"}"#;
-const ROW_3_JSON: &str = r#"{"id":3,"name":null,"fee":0.01,"paid":null,"dob":null,"starts_at":null,"created_at":null}"#;
+const ROW_3_JSON: &str =
+    r#"{"id":3,"name":null,"fee":0.01,"paid":null,"dob":null,"starts_at":null,"created_at":null}"#;
 
 fn encode(format: OutputFormat, compression: Compression, rows: &[Row]) -> Vec<u8> {
     encode_to_vec(&spec(format, compression), rows).unwrap()
@@ -133,7 +134,8 @@ fn json_is_one_array_of_the_ndjson_objects() {
     let out = String::from_utf8(encode(OutputFormat::Json, Compression::None, &rows())).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(parsed.as_array().unwrap().len(), 4);
-    let ndjson = String::from_utf8(encode(OutputFormat::Ndjson, Compression::None, &rows())).unwrap();
+    let ndjson =
+        String::from_utf8(encode(OutputFormat::Ndjson, Compression::None, &rows())).unwrap();
     let objects: Vec<&str> = ndjson.lines().collect();
     assert_eq!(out, format!("[\n{}\n]\n", objects.join(",\n")));
 }
@@ -146,14 +148,25 @@ fn csv_is_rfc4180_with_header_and_same_text_forms() {
     assert!(text.contains("\r\n3,,0.01,,,,\r\n"));
     let mut reader = ::csv::ReaderBuilder::new().from_reader(Cursor::new(out));
     let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(headers, columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        headers,
+        columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+    );
     let records: Vec<Vec<String>> = reader
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
     assert_eq!(
         records[0],
-        ["1", "Zoë O'Brien", "120.00", "true", "1984-02-29", "2024-03-09T08:30:00", "2024-03-01T22:15:07.250000Z"]
+        [
+            "1",
+            "Zoë O'Brien",
+            "120.00",
+            "true",
+            "1984-02-29",
+            "2024-03-09T08:30:00",
+            "2024-03-01T22:15:07.250000Z"
+        ]
     );
     assert_eq!(
         records[1],
@@ -176,13 +189,18 @@ fn read_parquet(bytes: Vec<u8>) -> (arrow_schema::SchemaRef, Vec<RecordBatch>, u
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
     let row_groups = builder.metadata().num_row_groups();
     let schema = builder.schema().clone();
-    let batches = builder.build().unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    let batches = builder
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
     (schema, batches, row_groups)
 }
 
 #[test]
 fn parquet_round_trips_types_nulls_and_values() {
-    let (schema, batches, _) = read_parquet(encode(OutputFormat::Parquet, Compression::None, &rows()));
+    let (schema, batches, _) =
+        read_parquet(encode(OutputFormat::Parquet, Compression::None, &rows()));
     let types: Vec<(&str, DataType, bool)> = schema
         .fields()
         .iter()
@@ -196,14 +214,25 @@ fn parquet_round_trips_types_nulls_and_values() {
             ("fee", DataType::Decimal128(18, 2), true),
             ("paid", DataType::Boolean, true),
             ("dob", DataType::Date32, true),
-            ("starts_at", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-            ("created_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            (
+                "starts_at",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                true
+            ),
+            (
+                "created_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true
+            ),
         ]
     );
     let batch = arrow_select_all(&batches);
     assert_eq!(batch.num_rows(), 4);
     let ids = batch.column(0).as_primitive::<Int64Type>();
-    assert_eq!(ids.values().to_vec(), [1, -9_007_199_254_740_993, 3, i64::MAX]);
+    assert_eq!(
+        ids.values().to_vec(),
+        [1, -9_007_199_254_740_993, 3, i64::MAX]
+    );
     let names = batch.column(1).as_string::<i32>();
     assert_eq!(names.value(1), "say \"hi\",\nthen\r\nleave\t\\ 🦷 日本");
     assert!(names.is_null(2));
@@ -219,10 +248,16 @@ fn parquet_round_trips_types_nulls_and_values() {
     assert_eq!(dob.value_as_date(0), Some(date(1984, 2, 29)));
     assert_eq!(dob.value(3), 0);
     let starts = batch.column(5).as_primitive::<TimestampMicrosecondType>();
-    assert_eq!(starts.value_as_datetime(1), Some(datetime("1999-12-31 23:59:59.000001")));
+    assert_eq!(
+        starts.value_as_datetime(1),
+        Some(datetime("1999-12-31 23:59:59.000001"))
+    );
     assert!(starts.is_null(2));
     let created = batch.column(6).as_primitive::<TimestampMicrosecondType>();
-    assert_eq!(created.value_as_datetime(0), Some(datetime("2024-03-01 22:15:07.25")));
+    assert_eq!(
+        created.value_as_datetime(0),
+        Some(datetime("2024-03-01 22:15:07.25"))
+    );
     assert_eq!(created.value(3), -500_000);
 }
 
@@ -235,7 +270,8 @@ fn arrow_select_all(batches: &[RecordBatch]) -> RecordBatch {
 fn parquet_row_groups_stay_bounded() {
     let row = rows().remove(0);
     let many: Vec<Row> = (0..70_000).map(|_| row.clone()).collect();
-    let (_, batches, row_groups) = read_parquet(encode(OutputFormat::Parquet, Compression::None, &many));
+    let (_, batches, row_groups) =
+        read_parquet(encode(OutputFormat::Parquet, Compression::None, &many));
     assert_eq!(row_groups, 2);
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 70_000);
 }
@@ -248,7 +284,9 @@ fn gzip_and_zip_hold_the_uncompressed_bytes() {
         let gz = encode(format, Compression::Gzip, &rows());
         assert_eq!(&gz[..2], [0x1f, 0x8b]);
         let mut unzipped = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut unzipped).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut unzipped)
+            .unwrap();
         assert_eq!(unzipped, plain, "{format} gzip");
 
         let zip = encode(format, Compression::Zip, &rows());
@@ -271,7 +309,9 @@ fn empty_results_are_valid_files_in_every_format() {
             match compression {
                 Compression::None => return bytes,
                 Compression::Gzip => {
-                    flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out).unwrap();
+                    flate2::read::GzDecoder::new(&bytes[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
                 }
                 Compression::Zip => {
                     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
@@ -283,7 +323,9 @@ fn empty_results_are_valid_files_in_every_format() {
         let ndjson = decompress(encode(OutputFormat::Ndjson, compression, &[]));
         assert!(ndjson.is_empty());
         let json = decompress(encode(OutputFormat::Json, compression, &[]));
-        assert!(serde_json::from_slice::<Vec<serde_json::Value>>(&json).unwrap().is_empty());
+        assert!(serde_json::from_slice::<Vec<serde_json::Value>>(&json)
+            .unwrap()
+            .is_empty());
         assert_eq!(json, b"[]\n");
         let csv = decompress(encode(OutputFormat::Csv, compression, &[]));
         assert_eq!(csv, b"id,name,fee,paid,dob,starts_at,created_at\r\n");
@@ -305,15 +347,27 @@ fn rows_that_do_not_fit_the_columns_are_errors() {
     let mut null_id = rows().remove(2);
     null_id[0] = Value::Null;
     let err = encode_to_vec(&parquet, &[null_id]).unwrap_err();
-    assert!(err.to_string().contains("column id is not nullable"), "{err}");
+    assert!(
+        err.to_string().contains("column id is not nullable"),
+        "{err}"
+    );
     let mut rounded = rows().remove(0);
     rounded[2] = dec("1.005");
     let err = encode_to_vec(&parquet, &[rounded]).unwrap_err();
-    assert!(err.to_string().contains("does not fit decimal(18, 2)"), "{err}");
+    assert!(
+        err.to_string().contains("does not fit decimal(18, 2)"),
+        "{err}"
+    );
     let mut widened = rows().remove(0);
     widened[2] = dec("7.5");
     let (_, batches, _) = read_parquet(encode_to_vec(&parquet, &[widened]).unwrap());
-    assert_eq!(batches[0].column(2).as_primitive::<Decimal128Type>().value_as_string(0), "7.50");
+    assert_eq!(
+        batches[0]
+            .column(2)
+            .as_primitive::<Decimal128Type>()
+            .value_as_string(0),
+        "7.50"
+    );
 }
 
 #[test]
@@ -337,30 +391,8 @@ fn row_encoder_writes_to_a_boxed_sink() {
         encoder.write_batch(&[row]).unwrap();
     }
     encoder.finish().unwrap();
-    assert_eq!(*sink.0.lock().unwrap(), encode_to_vec(&spec, &rows()).unwrap());
-}
-
-/// Slow (4.3 GiB through deflate), so run by hand: `cargo test --release --lib zip64 --
-/// --ignored`. Set `CIPHERSTREAM_ZIP64_OUT=path` to keep the archive for `unzip -t`.
-#[test]
-#[ignore = "streams 4.3 GiB through deflate"]
-fn zip_entries_over_4_gib_get_zip64_records() {
-    use std::io::Write;
-    let size: u64 = (4 << 30) + (300 << 20);
-    let modified = datetime("2024-07-15 13:45:30");
-    let mut zip = compress::Compressor::new(Vec::new(), Compression::Zip, 1, "big.ndjson", modified)
-        .unwrap();
-    let block = vec![b'x'; 1 << 20];
-    for _ in 0..size >> 20 {
-        zip.write_all(&block).unwrap();
-    }
-    let bytes = zip.finish().unwrap();
-    if let Ok(path) = std::env::var("CIPHERSTREAM_ZIP64_OUT") {
-        std::fs::write(path, &bytes).unwrap();
-    }
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
-    let mut entry = archive.by_index(0).unwrap();
-    assert_eq!(entry.size(), size);
-    let copied = std::io::copy(&mut entry, &mut std::io::sink()).unwrap(); // checks the CRC
-    assert_eq!(copied, size);
+    assert_eq!(
+        *sink.0.lock().unwrap(),
+        encode_to_vec(&spec, &rows()).unwrap()
+    );
 }

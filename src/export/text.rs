@@ -173,7 +173,10 @@ mod tests {
             (NaiveDate::from_ymd_opt(2024, 1, 5).unwrap(), "2024-01-05"),
             (NaiveDate::from_ymd_opt(999, 12, 31).unwrap(), "0999-12-31"),
             (NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(), "9999-12-31"),
-            (NaiveDate::from_ymd_opt(12345, 1, 1).unwrap(), "+12345-01-01"),
+            (
+                NaiveDate::from_ymd_opt(12345, 1, 1).unwrap(),
+                "+12345-01-01",
+            ),
             (NaiveDate::from_ymd_opt(-1, 1, 1).unwrap(), "-0001-01-01"),
         ];
         for (date, text) in cases {
@@ -187,9 +190,17 @@ mod tests {
             ("2024-03-09 08:05:07", false, "2024-03-09T08:05:07"),
             ("2024-03-09 08:05:07", true, "2024-03-09T08:05:07Z"),
             ("2024-03-09 23:59:59.5", true, "2024-03-09T23:59:59.500000Z"),
-            ("2024-03-09 00:00:00.000001", false, "2024-03-09T00:00:00.000001"),
+            (
+                "2024-03-09 00:00:00.000001",
+                false,
+                "2024-03-09T00:00:00.000001",
+            ),
             // Below a microsecond is dropped, like the Parquet microsecond timestamps.
-            ("2024-03-09 00:00:00.000000999", false, "2024-03-09T00:00:00"),
+            (
+                "2024-03-09 00:00:00.000000999",
+                false,
+                "2024-03-09T00:00:00",
+            ),
         ];
         for (input, utc, text) in cases {
             let out = format_datetime(dt(input), utc);
@@ -200,17 +211,29 @@ mod tests {
             .and_hms_micro_opt(23, 59, 59, 1_250_000)
             .unwrap();
         let out = format_datetime(leap, true);
-        assert_eq!(from_utf8(out.as_bytes()).unwrap(), "2016-12-31T23:59:60.250000Z");
+        assert_eq!(
+            from_utf8(out.as_bytes()).unwrap(),
+            "2016-12-31T23:59:60.250000Z"
+        );
     }
 
     #[test]
     fn decimals_keep_their_scale() {
-        for text in ["120.00", "-5.10", "0.01", "0", "-0.0000000000000000000000000001"] {
+        for text in [
+            "120.00",
+            "-5.10",
+            "0.01",
+            "0",
+            "-0.0000000000000000000000000001",
+        ] {
             let value = Decimal::from_str(text).unwrap();
             assert_eq!(from_utf8(format_decimal(&value).as_bytes()).unwrap(), text);
         }
         let max = Decimal::MIN.to_string();
-        assert_eq!(from_utf8(format_decimal(&Decimal::MIN).as_bytes()).unwrap(), max);
+        assert_eq!(
+            from_utf8(format_decimal(&Decimal::MIN).as_bytes()).unwrap(),
+            max
+        );
     }
 
     #[test]
