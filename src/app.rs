@@ -25,9 +25,12 @@ impl Application {
     /// Opens the metadata database (migrating it), loads the master key and the
     /// catalog, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let state = build_state(config).await?;
-        let listener = TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
+        let listener = TcpListener::bind(state.config.bind)
+            .await
+            .with_context(|| format!("binding {}", state.config.bind))?;
         Ok(Application { listener, state })
     }
 
@@ -53,7 +56,8 @@ impl Application {
 
 /// The state every role shares, without binding anything.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let master = match &config.master_key {
         Some(key) => MasterKey::from_base64(key.expose_secret()).context("master_key")?,
         None => MasterKey::load_or_create(&config.data_dir)?,
@@ -78,7 +82,9 @@ pub fn shutdown_on_signals(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         let term = async {
-            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
                 s.recv().await;
             } else {
                 std::future::pending::<()>().await;

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::io::Write as _;
+
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
@@ -143,9 +145,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command {
         Command::Serve(args) => serve(config, args).await,
-        Command::Demo(DemoCommand::Generate { target, patients, seed, as_of }) => {
+        Command::Demo(DemoCommand::Generate {
+            target,
+            patients,
+            seed,
+            as_of,
+        }) => {
             let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let report = demo::generate(GenerateOptions { target_url: target, patients, seed, as_of }).await?;
+            let report = demo::generate(GenerateOptions {
+                target_url: target,
+                patients,
+                seed,
+                as_of,
+            })
+            .await?;
             for (table, rows) in &report.tables {
                 println!("{table:<24} {rows:>10}");
             }
@@ -155,14 +168,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Customer(command) => {
             let (meta, master) = open_meta(&config).await?;
             match command {
-                CustomerCommand::Create { name, id, source_url, ip_allowlist, rate_limit_per_minute } => {
-                    let input = NewCustomer { id, name, source_url, ip_allowlist, rate_limit_per_minute };
-                    let (customer, key, data_key) = tenancy::create_customer(&meta, &master, input).await?;
+                CustomerCommand::Create {
+                    name,
+                    id,
+                    source_url,
+                    ip_allowlist,
+                    rate_limit_per_minute,
+                } => {
+                    let input = NewCustomer {
+                        id,
+                        name,
+                        source_url,
+                        ip_allowlist,
+                        rate_limit_per_minute,
+                    };
+                    let (customer, key, data_key) =
+                        tenancy::create_customer(&meta, &master, input).await?;
                     let out = serde_json::json!({"customer": customer, "api_key": key.api_key, "api_key_id": key.info.id, "data_key": data_key});
                     println!("{}", serde_json::to_string_pretty(&out)?);
                 }
                 CustomerCommand::List => {
-                    println!("{}", serde_json::to_string_pretty(&tenancy::list_customers(&meta).await?)?);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&tenancy::list_customers(&meta).await?)?
+                    );
                 }
             }
             Ok(())
@@ -190,7 +219,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open_meta(config: &Config) -> anyhow::Result<(Meta, MasterKey)> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let master = match &config.master_key {
         Some(key) => MasterKey::from_base64(secrecy::ExposeSecret::expose_secret(key))?,
         None => MasterKey::load_or_create(&config.data_dir)?,
@@ -199,18 +229,29 @@ async fn open_meta(config: &Config) -> anyhow::Result<(Meta, MasterKey)> {
 }
 
 async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    // Background jobs (the worker's duties) are not part of this release; a worker-only
+    // process would sit idle, so say so instead of starting one.
+    anyhow::ensure!(
+        config.role != Role::Worker,
+        "role 'worker' has nothing to run yet: background jobs are not enabled in this release; use --role api or all"
+    );
     let app = Application::build(config).await?;
     let addr = app.local_addr()?;
-    let base = app.state().config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let base = app
+        .state()
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     if args.demo {
         let api_key = prepare_demo(&app, args.demo_patients).await?;
-        println!();
-        println!("  CipherStream demo is running.");
-        println!("  API key (customer `demo`): {api_key}");
-        println!("  Swagger UI:                {base}/docs");
-        println!("  Try it:");
-        println!("    curl -H 'Authorization: Bearer {api_key}' '{base}/v1/extract/appointments?from_date=2024-01-01&to_date=2024-01-31&format=csv'");
-        println!();
+        let month = (chrono::Utc::now().date_naive() - chrono::Duration::days(30)).format("%Y-%m");
+        let banner = format!(
+            "\n  CipherStream demo is running.\n  API key (customer `demo`): {api_key}\n  Swagger UI:                {base}/docs\n  Try it:\n    \
+             curl -H 'Authorization: Bearer {api_key}' '{base}/v1/extract/appointments?from_date={month}-01&to_date={month}-28&format=csv'\n"
+        );
+        // A closed stdout (a detached terminal) must not stop the server.
+        let _ = writeln!(std::io::stdout(), "{banner}");
     }
     tracing::info!(%addr, "listening");
     let shutdown = CancellationToken::new();
@@ -230,7 +271,10 @@ async fn prepare_demo(app: &Application, patients: u32) -> anyhow::Result<String
     let practice = data_dir.join(DEMO_PRACTICE);
     let url = format!("sqlite://{}", practice.display());
     if !practice.exists() {
-        println!("Generating the demo practice ({patients} patients) into {} …", practice.display());
+        println!(
+            "Generating the demo practice ({patients} patients) into {} …",
+            practice.display()
+        );
         let partial = data_dir.join(format!("{DEMO_PRACTICE}.partial"));
         let _ = std::fs::remove_file(&partial);
         let as_of = chrono::Utc::now().date_naive();
@@ -247,13 +291,21 @@ async fn prepare_demo(app: &Application, patients: u32) -> anyhow::Result<String
     }
     let credentials_path = data_dir.join(DEMO_CREDENTIALS);
     if tenancy::get_customer(&state.meta, "demo").await?.is_none() {
-        let input = NewCustomer { id: Some("demo".into()), name: "Demo Dental".into(), source_url: url, ip_allowlist: vec![], rate_limit_per_minute: None };
-        let (customer, key, data_key) = tenancy::create_customer(&state.meta, &state.master, input).await?;
+        let input = NewCustomer {
+            id: Some("demo".into()),
+            name: "Demo Dental".into(),
+            source_url: url,
+            ip_allowlist: vec![],
+            rate_limit_per_minute: None,
+        };
+        let (customer, key, data_key) =
+            tenancy::create_customer(&state.meta, &state.master, input).await?;
         write_credentials(&credentials_path, &customer.id, &key.api_key, &data_key)?;
         return Ok(key.api_key);
     }
     if let Ok(text) = std::fs::read_to_string(&credentials_path) {
-        let value: serde_json::Value = serde_json::from_str(&text).context("reading demo-credentials.json")?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).context("reading demo-credentials.json")?;
         if let Some(key) = value["api_key"].as_str() {
             if tenancy::authenticate(&state.meta, key).await?.is_some() {
                 return Ok(key.to_string());
@@ -266,7 +318,13 @@ async fn prepare_demo(app: &Application, patients: u32) -> anyhow::Result<String
     Ok(key.api_key)
 }
 
-fn write_credentials(path: &Path, customer_id: &str, api_key: &str, data_key: &str) -> anyhow::Result<()> {
-    let json = serde_json::json!({"customer_id": customer_id, "api_key": api_key, "data_key": data_key});
+fn write_credentials(
+    path: &Path,
+    customer_id: &str,
+    api_key: &str,
+    data_key: &str,
+) -> anyhow::Result<()> {
+    let json =
+        serde_json::json!({"customer_id": customer_id, "api_key": api_key, "data_key": data_key});
     crypto::write_private(path, serde_json::to_string_pretty(&json)?.as_bytes())
 }

@@ -109,7 +109,11 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) => {
-                anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+                anyhow::ensure!(
+                    path.exists(),
+                    "config file {} does not exist",
+                    path.display()
+                );
                 figment = figment.merge(Toml::file(path));
             }
             None => figment = figment.merge(Toml::file("cipherstream.toml")),
@@ -125,12 +129,20 @@ impl Config {
 
     /// Checks the settings once, at startup.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.sync_timeout_seconds > 0, "sync_timeout_seconds must be at least 1");
+        anyhow::ensure!(
+            self.sync_timeout_seconds > 0,
+            "sync_timeout_seconds must be at least 1"
+        );
         anyhow::ensure!(self.max_limit > 0, "max_limit must be at least 1");
-        anyhow::ensure!(self.source_pool_size > 0, "source_pool_size must be at least 1");
+        anyhow::ensure!(
+            self.source_pool_size > 0,
+            "source_pool_size must be at least 1"
+        );
         if let Some(url) = &self.metadata_url {
             anyhow::ensure!(
-                url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"),
+                url.starts_with("sqlite:")
+                    || url.starts_with("postgres:")
+                    || url.starts_with("postgresql:"),
                 "metadata_url must start with sqlite: or postgres:, got {:?}",
                 url.split(':').next().unwrap_or_default()
             );
@@ -142,7 +154,10 @@ impl Config {
     pub fn metadata_url(&self) -> String {
         match &self.metadata_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("metadata.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("metadata.db").display()
+            ),
         }
     }
 

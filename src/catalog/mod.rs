@@ -4,6 +4,10 @@ mod model;
 mod params;
 mod plan;
 
-pub use model::{Catalog, Column, DateKind, DateModifier, Filter, FilterType, Procedure, CATEGORIES};
-pub use params::{pairs_from_json, parse_params, DateBound, DateLimit, ExtractParams, FilterValue, Mode};
+pub use model::{
+    Catalog, Column, DateKind, DateModifier, Filter, FilterType, Procedure, CATEGORIES,
+};
+pub use params::{
+    pairs_from_json, parse_params, DateBound, DateLimit, ExtractParams, FilterValue, Mode,
+};
 pub use plan::{plan, BindValue, Plan};

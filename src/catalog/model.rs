@@ -95,7 +95,12 @@ impl Column {
 
     /// What encoders need.
     pub fn spec(&self) -> ColumnSpec {
-        ColumnSpec { name: self.name.clone(), ty: self.ty, nullable: self.nullable, scale: self.scale.unwrap_or(2) }
+        ColumnSpec {
+            name: self.name.clone(),
+            ty: self.ty,
+            nullable: self.nullable,
+            scale: self.scale.unwrap_or(2),
+        }
     }
 }
 
@@ -144,44 +149,109 @@ impl Procedure {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        ensure!(is_snake(&self.name), "procedure name {:?} must be snake_case", self.name);
+        ensure!(
+            is_snake(&self.name),
+            "procedure name {:?} must be snake_case",
+            self.name
+        );
         ensure!(
             CATEGORIES.iter().any(|(c, _, _)| *c == self.category),
             "unknown category {:?}; known: {}",
             self.category,
-            CATEGORIES.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+            CATEGORIES
+                .iter()
+                .map(|c| c.0)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         ensure!(!self.columns.is_empty(), "no columns");
         ensure!(!self.date_modifiers.is_empty(), "no date modifiers");
         for required in ["Created", "Modified"] {
-            ensure!(self.date_modifier(required).is_some(), "missing the {required} date modifier");
+            ensure!(
+                self.date_modifier(required).is_some(),
+                "missing the {required} date modifier"
+            );
         }
         let mut sql: Vec<&str> = vec![&self.from, &self.order_by];
-        sql.extend([&self.from_sqlite, &self.from_mysql, &self.from_postgres, &self.group_by].into_iter().flatten().map(String::as_str));
+        sql.extend(
+            [
+                &self.from_sqlite,
+                &self.from_mysql,
+                &self.from_postgres,
+                &self.group_by,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+        );
         let mut seen = HashMap::new();
         for column in &self.columns {
-            ensure!(is_snake(&column.name), "column name {:?} must be snake_case", column.name);
-            ensure!(seen.insert(column.name.as_str(), ()).is_none(), "column {:?} appears twice", column.name);
-            ensure!(column.scale.is_none() || column.ty == ColumnType::Decimal, "column {:?}: scale is for decimal columns", column.name);
+            ensure!(
+                is_snake(&column.name),
+                "column name {:?} must be snake_case",
+                column.name
+            );
+            ensure!(
+                seen.insert(column.name.as_str(), ()).is_none(),
+                "column {:?} appears twice",
+                column.name
+            );
+            ensure!(
+                column.scale.is_none() || column.ty == ColumnType::Decimal,
+                "column {:?}: scale is for decimal columns",
+                column.name
+            );
             sql.push(&column.expr);
-            sql.extend([&column.expr_sqlite, &column.expr_mysql, &column.expr_postgres].into_iter().flatten().map(String::as_str));
+            sql.extend(
+                [
+                    &column.expr_sqlite,
+                    &column.expr_mysql,
+                    &column.expr_postgres,
+                ]
+                .into_iter()
+                .flatten()
+                .map(String::as_str),
+            );
         }
         for modifier in &self.date_modifiers {
-            ensure!(modifier.name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && modifier.name.chars().all(|c| c.is_ascii_alphanumeric()),
-                "date modifier {:?} must be PascalCase", modifier.name);
+            ensure!(
+                modifier
+                    .name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase())
+                    && modifier.name.chars().all(|c| c.is_ascii_alphanumeric()),
+                "date modifier {:?} must be PascalCase",
+                modifier.name
+            );
             sql.push(&modifier.expr);
         }
         let mut filter_names = HashMap::new();
         for filter in &self.filters {
-            ensure!(is_snake(&filter.name), "filter name {:?} must be snake_case", filter.name);
-            ensure!(filter_names.insert(filter.name.as_str(), ()).is_none(), "filter {:?} appears twice", filter.name);
-            ensure!(!RESERVED_PARAMS.contains(&filter.name.as_str()), "filter {:?} clashes with an extraction parameter", filter.name);
+            ensure!(
+                is_snake(&filter.name),
+                "filter name {:?} must be snake_case",
+                filter.name
+            );
+            ensure!(
+                filter_names.insert(filter.name.as_str(), ()).is_none(),
+                "filter {:?} appears twice",
+                filter.name
+            );
+            ensure!(
+                !RESERVED_PARAMS.contains(&filter.name.as_str()),
+                "filter {:?} clashes with an extraction parameter",
+                filter.name
+            );
             sql.push(&filter.expr);
         }
         for text in sql {
             // Placeholders and statement separators belong to the planner alone.
             for bad in ["?", "$", ";", "--", "/*"] {
-                ensure!(!text.contains(bad), "SQL fragment {text:?} contains {bad:?}");
+                ensure!(
+                    !text.contains(bad),
+                    "SQL fragment {text:?} contains {bad:?}"
+                );
             }
         }
         Ok(())
@@ -189,14 +259,25 @@ impl Procedure {
 }
 
 /// Extraction parameter names, which no filter may take.
-pub const RESERVED_PARAMS: &[&str] =
-    &["from_date", "to_date", "date_modifier", "format", "compression", "mode", "columns", "limit", "filters"];
+pub const RESERVED_PARAMS: &[&str] = &[
+    "from_date",
+    "to_date",
+    "date_modifier",
+    "format",
+    "compression",
+    "mode",
+    "columns",
+    "limit",
+    "filters",
+];
 
 fn is_snake(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// All procedures, in category order then file order.
@@ -211,7 +292,12 @@ impl Catalog {
         let files = BUILTIN
             .files()
             .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
-            .map(|f| (f.path().display().to_string(), f.contents_utf8().unwrap_or_default().to_string()))
+            .map(|f| {
+                (
+                    f.path().display().to_string(),
+                    f.contents_utf8().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
         Catalog::from_files(files).context("built-in catalog")
     }
@@ -219,11 +305,13 @@ impl Catalog {
     /// A catalog directory of `*.toml` files, replacing the built-in one.
     pub fn from_dir(dir: &Path) -> anyhow::Result<Catalog> {
         let mut files = Vec::new();
-        let entries = std::fs::read_dir(dir).with_context(|| format!("reading catalog directory {}", dir.display()))?;
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading catalog directory {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "toml") {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 files.push((path.display().to_string(), text));
             }
         }
@@ -234,8 +322,11 @@ impl Catalog {
         files.sort();
         let mut procedures: Vec<Procedure> = Vec::new();
         for (path, text) in files {
-            let procedure: Procedure = toml::from_str(&text).with_context(|| format!("parsing {path}"))?;
-            procedure.validate().with_context(|| format!("in {path} (procedure {})", procedure.name))?;
+            let procedure: Procedure =
+                toml::from_str(&text).with_context(|| format!("parsing {path}"))?;
+            procedure
+                .validate()
+                .with_context(|| format!("in {path} (procedure {})", procedure.name))?;
             if procedures.iter().any(|p| p.name == procedure.name) {
                 bail!("procedure {:?} is defined twice ({path})", procedure.name);
             }
@@ -271,7 +362,10 @@ mod tests {
         let catalog = Catalog::builtin().unwrap();
         assert_eq!(catalog.procedures().len(), 32, "{:?}", catalog.names());
         for (category, _, _) in CATEGORIES {
-            assert!(catalog.procedures().iter().any(|p| p.category == *category), "{category} is empty");
+            assert!(
+                catalog.procedures().iter().any(|p| p.category == *category),
+                "{category} is empty"
+            );
         }
     }
 

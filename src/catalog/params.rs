@@ -44,9 +44,13 @@ impl DateBound {
     /// Parses `YYYY-MM-DD` or RFC 3339.
     pub fn parse(text: &str) -> Option<DateBound> {
         if text.len() == 10 {
-            return NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(DateBound::Day);
+            return NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .map(DateBound::Day);
         }
-        DateTime::parse_from_rfc3339(text).ok().map(DateBound::Instant)
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(DateBound::Instant)
     }
 
     /// The first instant covered (UTC for instants, midnight for days).
@@ -108,13 +112,19 @@ pub fn pairs_from_json(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::field("body", format!("the request body is not valid JSON: {e}")))?;
     let serde_json::Value::Object(object) = value else {
-        return Err(ApiError::field("body", "the request body must be a JSON object"));
+        return Err(ApiError::field(
+            "body",
+            "the request body must be a JSON object",
+        ));
     };
     let mut pairs = Vec::new();
     for (key, value) in object {
         if key == "filters" {
             let serde_json::Value::Object(filters) = value else {
-                return Err(ApiError::field("filters", "filters must be an object of filter name to value"));
+                return Err(ApiError::field(
+                    "filters",
+                    "filters must be an object of filter name to value",
+                ));
             };
             for (name, value) in filters {
                 pairs.push((name.clone(), scalar_text(&name, &value)?));
@@ -122,7 +132,11 @@ pub fn pairs_from_json(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
         } else if key == "columns" && value.is_array() {
             let mut names = Vec::new();
             for item in value.as_array().into_iter().flatten() {
-                names.push(item.as_str().ok_or_else(|| ApiError::field("columns", "columns must be strings"))?.to_string());
+                names.push(
+                    item.as_str()
+                        .ok_or_else(|| ApiError::field("columns", "columns must be strings"))?
+                        .to_string(),
+                );
             }
             pairs.push((key, names.join(",")));
         } else {
@@ -137,40 +151,79 @@ fn scalar_text(field: &str, value: &serde_json::Value) -> Result<String, ApiErro
         serde_json::Value::String(s) => Ok(s.clone()),
         serde_json::Value::Number(n) => Ok(n.to_string()),
         serde_json::Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(ApiError::field(field, format!("{field} must be a string, number or boolean"))),
+        _ => Err(ApiError::field(
+            field,
+            format!("{field} must be a string, number or boolean"),
+        )),
     }
 }
 
 /// Validates every parameter against `procedure`, collecting all field errors.
-pub fn parse_params(procedure: &Procedure, pairs: &[(String, String)], max_limit: u64) -> Result<ExtractParams, ApiError> {
+pub fn parse_params(
+    procedure: &Procedure,
+    pairs: &[(String, String)],
+    max_limit: u64,
+) -> Result<ExtractParams, ApiError> {
     let mut errors = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for (name, _) in pairs {
         if seen.contains(&name.as_str()) {
-            errors.push(FieldError::new(name, format!("{name} is given more than once")));
+            errors.push(FieldError::new(
+                name,
+                format!("{name} is given more than once"),
+            ));
         }
         seen.push(name);
     }
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
 
     for (name, _) in pairs {
         if !RESERVED_PARAMS.contains(&name.as_str()) && procedure.filter(name).is_none() {
-            let mut accepted: Vec<&str> = RESERVED_PARAMS.iter().copied().filter(|p| *p != "filters").collect();
+            let mut accepted: Vec<&str> = RESERVED_PARAMS
+                .iter()
+                .copied()
+                .filter(|p| *p != "filters")
+                .collect();
             accepted.extend(procedure.filters.iter().map(|f| f.name.as_str()));
             errors.push(FieldError::new(
                 truncate(name),
-                format!("unknown parameter {:?} for {}; accepted parameters: {}", truncate(name), procedure.name, accepted.join(", ")),
+                format!(
+                    "unknown parameter {:?} for {}; accepted parameters: {}",
+                    truncate(name),
+                    procedure.name,
+                    accepted.join(", ")
+                ),
             ));
         }
     }
 
-    let modifier_names = || procedure.date_modifiers.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ");
+    let modifier_names = || {
+        procedure
+            .date_modifiers
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let modifier = match get("date_modifier") {
         None | Some("") => Some(&procedure.date_modifiers[0]),
         Some(name) => {
             let found = procedure.date_modifier(name);
             if found.is_none() {
-                errors.push(FieldError::new("date_modifier", format!("unknown date_modifier {:?} for {}; accepted values: {}", truncate(name), procedure.name, modifier_names())));
+                errors.push(FieldError::new(
+                    "date_modifier",
+                    format!(
+                        "unknown date_modifier {:?} for {}; accepted values: {}",
+                        truncate(name),
+                        procedure.name,
+                        modifier_names()
+                    ),
+                ));
             }
             found
         }
@@ -180,7 +233,13 @@ pub fn parse_params(procedure: &Procedure, pairs: &[(String, String)], max_limit
         let text = get(field).filter(|t| !t.is_empty())?;
         let parsed = DateBound::parse(text);
         if parsed.is_none() {
-            errors.push(FieldError::new(field, format!("{field} {:?} is not a date: use YYYY-MM-DD or RFC 3339 (2024-01-31T23:59:59Z)", truncate(text))));
+            errors.push(FieldError::new(
+                field,
+                format!(
+                    "{field} {:?} is not a date: use YYYY-MM-DD or RFC 3339 (2024-01-31T23:59:59Z)",
+                    truncate(text)
+                ),
+            ));
         }
         parsed
     };
@@ -192,16 +251,35 @@ pub fn parse_params(procedure: &Procedure, pairs: &[(String, String)], max_limit
             DateBound::Instant(_) => t.start() + chrono::Duration::nanoseconds(1),
         };
         if to_end <= f.start() {
-            errors.push(FieldError::new("to_date", "to_date must not be before from_date"));
+            errors.push(FieldError::new(
+                "to_date",
+                "to_date must not be before from_date",
+            ));
         }
     }
 
-    let format = parse_enum(get("format"), "format", OutputFormat::default(), &mut errors);
-    let compression = parse_enum(get("compression"), "compression", Compression::default(), &mut errors);
+    let format = parse_enum(
+        get("format"),
+        "format",
+        OutputFormat::default(),
+        &mut errors,
+    );
+    let compression = parse_enum(
+        get("compression"),
+        "compression",
+        Compression::default(),
+        &mut errors,
+    );
     let mode = match get("mode") {
         None | Some("") => Mode::Auto,
         Some(text) => Mode::parse(text).unwrap_or_else(|| {
-            errors.push(FieldError::new("mode", format!("unknown mode {:?}; accepted values: auto, sync, job", truncate(text))));
+            errors.push(FieldError::new(
+                "mode",
+                format!(
+                    "unknown mode {:?}; accepted values: auto, sync, job",
+                    truncate(text)
+                ),
+            ));
             Mode::Auto
         }),
     };
@@ -212,10 +290,22 @@ pub fn parse_params(procedure: &Procedure, pairs: &[(String, String)], max_limit
             let mut chosen: Vec<String> = Vec::new();
             for name in list.split(',').map(str::trim) {
                 if procedure.column(name).is_none() {
-                    let all: Vec<&str> = procedure.columns.iter().map(|c| c.name.as_str()).collect();
-                    errors.push(FieldError::new("columns", format!("unknown column {:?} for {}; accepted values: {}", truncate(name), procedure.name, all.join(", "))));
+                    let all: Vec<&str> =
+                        procedure.columns.iter().map(|c| c.name.as_str()).collect();
+                    errors.push(FieldError::new(
+                        "columns",
+                        format!(
+                            "unknown column {:?} for {}; accepted values: {}",
+                            truncate(name),
+                            procedure.name,
+                            all.join(", ")
+                        ),
+                    ));
                 } else if chosen.iter().any(|c| c == name) {
-                    errors.push(FieldError::new("columns", format!("column {name:?} is listed twice")));
+                    errors.push(FieldError::new(
+                        "columns",
+                        format!("column {name:?} is listed twice"),
+                    ));
                 } else {
                     chosen.push(name.to_string());
                 }
@@ -229,7 +319,13 @@ pub fn parse_params(procedure: &Procedure, pairs: &[(String, String)], max_limit
         Some(text) => match text.parse::<u64>() {
             Ok(n) if (1..=max_limit).contains(&n) => Some(n),
             _ => {
-                errors.push(FieldError::new("limit", format!("limit must be an integer from 1 to {max_limit}, got {:?}", truncate(text))));
+                errors.push(FieldError::new(
+                    "limit",
+                    format!(
+                        "limit must be an integer from 1 to {max_limit}, got {:?}",
+                        truncate(text)
+                    ),
+                ));
                 None
             }
         },
@@ -237,10 +333,15 @@ pub fn parse_params(procedure: &Procedure, pairs: &[(String, String)], max_limit
 
     let mut filters = Vec::new();
     for filter in &procedure.filters {
-        let Some(text) = get(&filter.name) else { continue };
+        let Some(text) = get(&filter.name) else {
+            continue;
+        };
         match parse_filter(filter.ty, text) {
             Some(value) => filters.push((filter.name.clone(), value)),
-            None => errors.push(FieldError::new(&filter.name, filter_message(&filter.name, filter.ty, text))),
+            None => errors.push(FieldError::new(
+                &filter.name,
+                filter_message(&filter.name, filter.ty, text),
+            )),
         }
     }
 
@@ -290,9 +391,13 @@ fn upper_limit(bound: DateBound, kind: DateKind) -> DateLimit {
     match (bound, kind) {
         (DateBound::Day(d), DateKind::Date) => DateLimit::Date(d),
         (DateBound::Instant(t), DateKind::Date) => DateLimit::Date(t.date_naive()),
-        (DateBound::Day(d), _) => DateLimit::Before(d.and_time(NaiveTime::MIN) + chrono::Duration::days(1)),
+        (DateBound::Day(d), _) => {
+            DateLimit::Before(d.and_time(NaiveTime::MIN) + chrono::Duration::days(1))
+        }
         (DateBound::Instant(t), DateKind::Datetime) => DateLimit::At(t.naive_local()),
-        (DateBound::Instant(t), DateKind::Timestamp) => DateLimit::At(t.with_timezone(&Utc).naive_utc()),
+        (DateBound::Instant(t), DateKind::Timestamp) => {
+            DateLimit::At(t.with_timezone(&Utc).naive_utc())
+        }
     }
 }
 
@@ -307,7 +412,9 @@ fn parse_filter(ty: FilterType, text: &str) -> Option<FilterValue> {
         },
         FilterType::String => {
             let ok = (1..=100).contains(&text.chars().count())
-                && text.chars().all(|c| c.is_alphanumeric() || " _.-@/&".contains(c));
+                && text
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " _.-@/&".contains(c));
             ok.then(|| FilterValue::Text(text.to_string()))
         }
     }

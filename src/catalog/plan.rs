@@ -48,16 +48,26 @@ pub fn plan(procedure: &Procedure, params: &ExtractParams, dialect: Dialect) -> 
             (DateLimit::Before(t), _) => ("<", BindValue::DateTime(*t)),
         };
         binds.push(value);
-        conditions.push(format!("{} {op} {}", modifier.expr, dialect.placeholder(binds.len())));
+        conditions.push(format!(
+            "{} {op} {}",
+            modifier.expr,
+            dialect.placeholder(binds.len())
+        ));
     }
     for (name, value) in &params.filters {
-        let Some(filter) = procedure.filter(name) else { continue };
+        let Some(filter) = procedure.filter(name) else {
+            continue;
+        };
         binds.push(match value {
             FilterValue::Int(i) => BindValue::Int(*i),
             FilterValue::Text(s) => BindValue::Text(s.clone()),
             FilterValue::Bool(b) => BindValue::Bool(*b),
         });
-        conditions.push(format!("{} = {}", filter.expr, dialect.placeholder(binds.len())));
+        conditions.push(format!(
+            "{} = {}",
+            filter.expr,
+            dialect.placeholder(binds.len())
+        ));
     }
 
     let mut body = format!(" FROM {}", procedure.from_for(dialect));
@@ -65,20 +75,43 @@ pub fn plan(procedure: &Procedure, params: &ExtractParams, dialect: Dialect) -> 
         body.push_str(" WHERE ");
         body.push_str(&conditions.join(" AND "));
     }
-    if let Some(group_by) = procedure.group_by.as_deref().filter(|g| !g.trim().is_empty()) {
+    if let Some(group_by) = procedure
+        .group_by
+        .as_deref()
+        .filter(|g| !g.trim().is_empty())
+    {
         body.push_str(" GROUP BY ");
         body.push_str(group_by);
     }
-    let limit = params.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    let limit = params
+        .limit
+        .map(|n| format!(" LIMIT {n}"))
+        .unwrap_or_default();
 
     let mut columns = Vec::new();
     let mut select = Vec::new();
     for name in &params.columns {
-        let Some(column) = procedure.column(name) else { continue };
-        select.push(format!("{} AS {}", column.expr_for(dialect), dialect.quote_ident(&column.name)));
+        let Some(column) = procedure.column(name) else {
+            continue;
+        };
+        select.push(format!(
+            "{} AS {}",
+            column.expr_for(dialect),
+            dialect.quote_ident(&column.name)
+        ));
         columns.push(column.spec());
     }
-    let sql = format!("SELECT {}{body} ORDER BY {}{limit}", select.join(", "), procedure.order_by);
+    let sql = format!(
+        "SELECT {}{body} ORDER BY {}{limit}",
+        select.join(", "),
+        procedure.order_by
+    );
     let count_sql = format!("SELECT COUNT(*) FROM (SELECT 1 AS one{body}{limit}) cs_count");
-    Plan { dialect, sql, count_sql, binds, columns }
+    Plan {
+        dialect,
+        sql,
+        count_sql,
+        binds,
+        columns,
+    }
 }

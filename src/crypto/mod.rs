@@ -20,10 +20,12 @@ pub struct MasterKey(SecretBox<[u8; 32]>);
 impl MasterKey {
     /// Decodes a base64 master key from configuration.
     pub fn from_base64(text: &str) -> anyhow::Result<MasterKey> {
-        let bytes = B64.decode(text.trim()).context("master_key is not valid base64")?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| anyhow::anyhow!("master_key must be 32 bytes, got {}", b.len()))?;
+        let bytes = B64
+            .decode(text.trim())
+            .context("master_key is not valid base64")?;
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            anyhow::anyhow!("master_key must be 32 bytes, got {}", b.len())
+        })?;
         Ok(MasterKey(SecretBox::new(Box::new(key))))
     }
 
@@ -31,7 +33,8 @@ impl MasterKey {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<MasterKey> {
         let path = data_dir.join(MASTER_KEY_FILE);
         if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             return MasterKey::from_base64(&text).with_context(|| format!("in {}", path.display()));
         }
         let key = random_key();
@@ -52,7 +55,9 @@ impl MasterKey {
 
     /// Decrypts what [`MasterKey::wrap`] produced.
     pub fn unwrap(&self, wrapped: &str) -> anyhow::Result<Vec<u8>> {
-        let bytes = B64.decode(wrapped).context("wrapped secret is not base64")?;
+        let bytes = B64
+            .decode(wrapped)
+            .context("wrapped secret is not base64")?;
         anyhow::ensure!(bytes.len() > 12 + 16, "wrapped secret is too short");
         let (nonce, ciphertext) = bytes.split_at(12);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.expose_secret()));
@@ -85,7 +90,10 @@ pub fn new_api_key() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    let tail: String = bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect();
+    let tail: String = bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
     format!("cs_live_{tail}")
 }
 
@@ -105,8 +113,11 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

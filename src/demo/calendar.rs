@@ -52,7 +52,10 @@ fn run_of(n: u32) -> u64 {
 impl Calendar {
     pub(crate) fn new(w: &Practice) -> Calendar {
         let days = (w.horizon - w.start).num_days().max(0) as usize + 1;
-        Calendar { days, busy: vec![0; days * w.practitioners.len()] }
+        Calendar {
+            days,
+            busy: vec![0; days * w.practitioners.len()],
+        }
     }
 
     fn cell(&mut self, practitioner: usize, day: i64) -> Option<&mut u64> {
@@ -81,7 +84,9 @@ impl Calendar {
                 return None;
             }
             let weekday = clock::iso_weekday(day) as usize - 1;
-            let Some((from, to)) = hours[weekday] else { continue };
+            let Some((from, to)) = hours[weekday] else {
+                continue;
+            };
             if clock::is_closed(day) || (offset > 0 && rng.chance(0.25)) {
                 continue;
             }
@@ -90,7 +95,9 @@ impl Calendar {
                 open &= !LUNCH;
             }
             let index = w.day_index(day);
-            let Some(busy) = self.cell(practitioner, index) else { continue };
+            let Some(busy) = self.cell(practitioner, index) else {
+                continue;
+            };
             let free = open & !*busy;
             let mut starts = free;
             for k in 1..slots {
@@ -107,14 +114,6 @@ impl Calendar {
             return Some((day, slot));
         }
         None
-    }
-
-    /// Frees slots taken by `book` (a booking that turned out not to happen).
-    pub(crate) fn release(&mut self, w: &Practice, practitioner: usize, day: NaiveDate, slot: u32, slots: u32) {
-        let index = w.day_index(day);
-        if let Some(busy) = self.cell(practitioner, index) {
-            *busy &= !(run_of(slots) << slot);
-        }
     }
 }
 

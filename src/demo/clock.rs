@@ -14,7 +14,6 @@ pub(crate) enum Zone {
     Sydney,
     Melbourne,
     Brisbane,
-    Adelaide,
     Perth,
 }
 
@@ -25,7 +24,6 @@ impl Zone {
             Zone::Sydney => "Australia/Sydney",
             Zone::Melbourne => "Australia/Melbourne",
             Zone::Brisbane => "Australia/Brisbane",
-            Zone::Adelaide => "Australia/Adelaide",
             Zone::Perth => "Australia/Perth",
         }
     }
@@ -33,13 +31,12 @@ impl Zone {
     fn standard_minutes(self) -> i64 {
         match self {
             Zone::Sydney | Zone::Melbourne | Zone::Brisbane => 600,
-            Zone::Adelaide => 570,
             Zone::Perth => 480,
         }
     }
 
     fn observes_dst(self) -> bool {
-        matches!(self, Zone::Sydney | Zone::Melbourne | Zone::Adelaide)
+        matches!(self, Zone::Sydney | Zone::Melbourne)
     }
 
     /// Minutes east of UTC at a local wall-clock time.
@@ -52,12 +49,6 @@ impl Zone {
     pub(crate) fn to_utc(self, local: NaiveDateTime) -> NaiveDateTime {
         local - Duration::minutes(self.offset_minutes(local))
     }
-
-    /// The local wall-clock time of a UTC instant.
-    pub(crate) fn to_local(self, utc: NaiveDateTime) -> NaiveDateTime {
-        let guess = utc + Duration::minutes(self.standard_minutes());
-        utc + Duration::minutes(self.offset_minutes(guess))
-    }
 }
 
 fn first_sunday(year: i32, month: u32) -> NaiveDate {
@@ -67,8 +58,12 @@ fn first_sunday(year: i32, month: u32) -> NaiveDate {
 
 fn in_daylight_saving(local: NaiveDateTime) -> bool {
     let year = local.year();
-    let starts = first_sunday(year, 10).and_hms_opt(2, 0, 0).expect("valid time");
-    let ends = first_sunday(year, 4).and_hms_opt(3, 0, 0).expect("valid time");
+    let starts = first_sunday(year, 10)
+        .and_hms_opt(2, 0, 0)
+        .expect("valid time");
+    let ends = first_sunday(year, 4)
+        .and_hms_opt(3, 0, 0)
+        .expect("valid time");
     local >= starts || local < ends
 }
 
@@ -149,11 +144,18 @@ mod tests {
         assert_eq!(Zone::Sydney.offset_minutes(dt("2024-04-08 12:00:00")), 600);
         assert_eq!(Zone::Sydney.offset_minutes(dt("2024-10-05 12:00:00")), 600);
         assert_eq!(Zone::Sydney.offset_minutes(dt("2024-10-07 12:00:00")), 660);
-        assert_eq!(Zone::Brisbane.offset_minutes(dt("2024-01-07 12:00:00")), 600);
-        assert_eq!(Zone::Perth.to_utc(dt("2024-07-01 09:00:00")), dt("2024-07-01 01:00:00"));
-        assert_eq!(Zone::Adelaide.to_utc(dt("2024-01-15 09:00:00")), dt("2024-01-14 22:30:00"));
-        let local = dt("2024-01-15 09:00:00");
-        assert_eq!(Zone::Melbourne.to_local(Zone::Melbourne.to_utc(local)), local);
+        assert_eq!(
+            Zone::Brisbane.offset_minutes(dt("2024-01-07 12:00:00")),
+            600
+        );
+        assert_eq!(
+            Zone::Perth.to_utc(dt("2024-07-01 09:00:00")),
+            dt("2024-07-01 01:00:00")
+        );
+        assert_eq!(
+            Zone::Melbourne.to_utc(dt("2024-01-15 09:00:00")),
+            dt("2024-01-14 22:00:00")
+        );
     }
 
     #[test]
@@ -164,8 +166,17 @@ mod tests {
         assert!(is_closed(NaiveDate::from_ymd_opt(2023, 12, 27).unwrap()));
         assert!(!is_closed(NaiveDate::from_ymd_opt(2024, 3, 27).unwrap()));
         let jan31 = NaiveDate::from_ymd_opt(2024, 1, 31).unwrap();
-        assert_eq!(add_months(jan31, 1), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
-        assert_eq!(add_months(jan31, -2), NaiveDate::from_ymd_opt(2023, 11, 30).unwrap());
-        assert_eq!(financial_year(NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()), 2023);
+        assert_eq!(
+            add_months(jan31, 1),
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+        );
+        assert_eq!(
+            add_months(jan31, -2),
+            NaiveDate::from_ymd_opt(2023, 11, 30).unwrap()
+        );
+        assert_eq!(
+            financial_year(NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()),
+            2023
+        );
     }
 }

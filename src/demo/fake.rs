@@ -62,7 +62,9 @@ pub(crate) trait Dice: Rng {
 
     /// `n` decimal digits.
     fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.gen_range(0..10u8))).collect()
+        (0..n)
+            .map(|_| char::from(b'0' + self.gen_range(0..10u8)))
+            .collect()
     }
 
     /// An exponential wait with the given mean, in whole units.
@@ -100,7 +102,10 @@ pub(crate) fn medicare_number(rng: &mut impl Rng) -> String {
     }
     let check = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum::<u32>() % 10;
     let issue = rng.gen_range(1..=5u32);
-    let mut s: String = digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect();
+    let mut s: String = digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect();
     s.push(char::from_digit(check, 10).unwrap_or('0'));
     s.push(char::from_digit(issue, 10).unwrap_or('1'));
     s
@@ -127,7 +132,13 @@ pub(crate) fn abn(rng: &mut impl Rng) -> String {
     loop {
         let raw = format!("{}{}", rng.gen_range(1..10u8), rng.digits(10));
         if abn_is_valid(&raw) {
-            return format!("{} {} {} {}", &raw[0..2], &raw[2..5], &raw[5..8], &raw[8..11]);
+            return format!(
+                "{} {} {} {}",
+                &raw[0..2],
+                &raw[2..5],
+                &raw[5..8],
+                &raw[8..11]
+            );
         }
     }
 }
@@ -138,10 +149,21 @@ pub(crate) fn provider_number(rng: &mut impl Rng, location_char: usize) -> Strin
     const PLV: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUVWXY";
     const CHECK: &[u8] = b"YXWTLKJHFBA";
     const WEIGHTS: [u32; 6] = [3, 5, 8, 4, 2, 1];
-    let stem: Vec<u32> = (0..6).map(|i| if i == 0 { rng.gen_range(2..6) } else { rng.gen_range(0..10) }).collect();
+    let stem: Vec<u32> = (0..6)
+        .map(|i| {
+            if i == 0 {
+                rng.gen_range(2..6)
+            } else {
+                rng.gen_range(0..10)
+            }
+        })
+        .collect();
     let plv = location_char % PLV.len();
     let sum: u32 = stem.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum::<u32>() + plv as u32 * 6;
-    let mut s: String = stem.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect();
+    let mut s: String = stem
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect();
     s.push(PLV[plv] as char);
     s.push(CHECK[(sum % 11) as usize] as char);
     s
@@ -150,7 +172,10 @@ pub(crate) fn provider_number(rng: &mut impl Rng, location_char: usize) -> Strin
 /// An e-mail local part from a person's names: `first.last`, `firstlast83`, `flast`.
 pub(crate) fn email_local(rng: &mut impl Rng, first: &str, last: &str) -> String {
     let clean = |s: &str| -> String {
-        s.chars().filter(|c| c.is_ascii_alphabetic()).collect::<String>().to_lowercase()
+        s.chars()
+            .filter(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+            .to_lowercase()
     };
     let (f, l) = (clean(first), clean(last));
     match rng.gen_range(0..4) {

@@ -30,9 +30,6 @@ pub(crate) struct Patient {
     pub location: usize,
     pub dentist: usize,
     pub hygienist: Option<usize>,
-    pub first: &'static str,
-    pub last: &'static str,
-    pub female: bool,
     pub dob: NaiveDate,
     pub email: Option<String>,
     pub mobile: Option<String>,
@@ -87,17 +84,26 @@ const AGE_BANDS: &[((i64, i64), u32)] = &[
 /// A new patient of the practice, joining some time in the recorded history.
 pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patient {
     let history_days = (w.as_of - w.start).num_days();
-    // A quarter were already patients when the system went live.
-    let join_day = if rng.chance(0.25) { rng.between(0, 20) } else { rng.between(0, history_days - 1) };
+    // Two in five were already patients when the system went live.
+    let join_day = if rng.chance(0.4) {
+        rng.between(0, 20)
+    } else {
+        rng.between(0, history_days - 1)
+    };
     let join_date = w.start + Duration::days(join_day);
     let online = rng.chance(0.2);
-    let join_minute = if online { rng.between(19 * 60, 22 * 60) } else { rng.between(8 * 60, 17 * 60 + 30) };
+    let join_minute = if online {
+        rng.between(19 * 60, 22 * 60)
+    } else {
+        rng.between(8 * 60, 17 * 60 + 30)
+    };
     let joined = clock::at(join_date, join_minute) + Duration::seconds(rng.between(0, 59));
 
     let location = rng.gen_range(0..w.locations.len());
     let loc = &w.locations[location];
     let dentist = *rng.pick(&loc.dentists);
-    let hygienist = (!loc.hygienists.is_empty() && rng.chance(0.5)).then(|| *rng.pick(&loc.hygienists));
+    let hygienist =
+        (!loc.hygienists.is_empty() && rng.chance(0.5)).then(|| *rng.pick(&loc.hygienists));
 
     let (lo, hi) = *rng.weighted(AGE_BANDS);
     let age = rng.between(lo, hi);
@@ -110,11 +116,18 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
         985..=989 => (rng.chance(0.5), "non_binary"),
         _ => (rng.chance(0.5), "not_stated"),
     };
-    let (first, short) = if female { *rng.pick(names::FEMALE) } else { *rng.pick(names::MALE) };
+    let (first, short) = names::given_name(rng, female, dob.year());
     let last = *rng.pick(names::SURNAMES);
     let title = match (female, age) {
+        _ if gender == "non_binary" => "Mx",
         (false, a) if a < 16 => "Mstr",
-        (false, _) => if rng.chance(0.02) { "Dr" } else { "Mr" },
+        (false, _) => {
+            if rng.chance(0.02) {
+                "Dr"
+            } else {
+                "Mr"
+            }
+        }
         (true, a) if a < 18 => "Miss",
         (true, _) => *rng.weighted(&[("Ms", 40), ("Mrs", 45), ("Miss", 12), ("Dr", 3)]),
     };
@@ -122,33 +135,58 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
 
     let adult = age >= 16;
     let email = (rng.chance(if adult { 0.82 } else { 0.5 })).then(|| {
-        let (f, l) = if adult { (first, last) } else { (rng.pick(names::FEMALE).0, last) };
-        format!("{}@{}", fake::email_local(rng, f, l), rng.weighted(names::EMAIL_DOMAINS))
+        let (f, l) = if adult {
+            (first, last)
+        } else {
+            (names::given_name(rng, true, 1985).0, last)
+        };
+        format!(
+            "{}@{}",
+            fake::email_local(rng, f, l),
+            rng.weighted(names::EMAIL_DOMAINS)
+        )
     });
-    let mobile = rng.chance(if adult { 0.93 } else { 0.8 }).then(|| fake::mobile(rng));
+    let mobile = rng
+        .chance(if adult { 0.93 } else { 0.8 })
+        .then(|| fake::mobile(rng));
     let (suburb, postcode, state) = loop {
         let s = *rng.pick(names::SUBURBS);
         if s.2 == loc.state || rng.chance(0.05) {
             break s;
         }
     };
-    let home_phone = rng.chance(if age >= 65 { 0.45 } else { 0.12 }).then(|| fake::landline(rng, state));
+    let home_phone = rng
+        .chance(if age >= 65 { 0.45 } else { 0.12 })
+        .then(|| fake::landline(rng, state));
     let number = rng.between(1, 180);
-    let street = format!("{} {}", rng.pick(names::STREETS), rng.weighted(names::STREET_TYPES));
+    let street = format!(
+        "{} {}",
+        rng.pick(names::STREETS),
+        rng.weighted(names::STREET_TYPES)
+    );
     let address = if rng.chance(0.18) {
         format!("{}/{} {}", rng.between(1, 40), number, street)
     } else {
         format!("{number} {street}")
     };
 
-    let fund = rng.chance(if age >= 18 && age < 30 { 0.45 } else { 0.58 }).then(|| {
-        let weights: Vec<u32> = refdata::FUNDS
-            .iter()
-            .map(|f| if loc.state == "WA" { f.wa_weight } else { f.weight })
-            .collect();
-        rng.weighted_index(&weights)
-    });
-    let member = fund.map(|_| rng.digits(rng.between(8, 10) as usize));
+    let fund = rng
+        .chance(if age >= 18 && age < 30 { 0.45 } else { 0.58 })
+        .then(|| {
+            let weights: Vec<u32> = refdata::FUNDS
+                .iter()
+                .map(|f| {
+                    if loc.state == "WA" {
+                        f.wa_weight
+                    } else {
+                        f.weight
+                    }
+                })
+                .collect();
+            rng.weighted_index(&weights)
+        });
+    let member_digits = rng.between(8, 10) as usize;
+    let member = fund.map(|_| rng.digits(member_digits));
     let medicare = rng.chance(0.96).then(|| fake::medicare_number(rng));
     let irn = medicare.as_ref().map(|_| rng.between(1, 5).to_string());
     let third_party = if age_now >= 65 && rng.chance(0.06) {
@@ -161,7 +199,13 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
         None
     };
     let dva = (third_party == Some(refdata::TP_DVA)).then(|| {
-        let state_letter = match state { "VIC" | "TAS" => 'V', "QLD" => 'Q', "WA" => 'W', "SA" => 'S', _ => 'N' };
+        let state_letter = match state {
+            "VIC" | "TAS" => 'V',
+            "QLD" => 'Q',
+            "WA" => 'W',
+            "SA" => 'S',
+            _ => 'N',
+        };
         format!("{state_letter}X{}", rng.digits(6))
     });
     let pensioner = age_now >= 67 && rng.chance(0.6);
@@ -180,20 +224,40 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
     });
     let sms_opt_in = mobile.is_some() && rng.chance(0.88);
     let email_opt_in = email.is_some() && rng.chance(0.55);
-    let engagement = *rng.weighted(&[(Engagement::Loyal, 50), (Engagement::Irregular, 35), (Engagement::OneOff, 15)]);
+    let engagement = *rng.weighted(&[
+        (Engagement::Loyal, 56),
+        (Engagement::Irregular, 32),
+        (Engagement::OneOff, 12),
+    ]);
     let recall_type = if age < 16 {
         refdata::RT_CHILD
     } else {
-        *rng.weighted(&[(refdata::RT_SIX_MONTH, 66), (refdata::RT_ANNUAL, 30), (refdata::RT_PERIO, 4)])
+        *rng.weighted(&[
+            (refdata::RT_SIX_MONTH, 66),
+            (refdata::RT_ANNUAL, 30),
+            (refdata::RT_PERIO, 4),
+        ])
     };
     let pref = match age {
         5..=17 => TimePref::Late,
         65.. => TimePref::Morning,
-        _ => *rng.weighted(&[(TimePref::Any, 60), (TimePref::Morning, 20), (TimePref::Late, 20)]),
+        _ => *rng.weighted(&[
+            (TimePref::Any, 60),
+            (TimePref::Morning, 20),
+            (TimePref::Late, 20),
+        ]),
     };
-    let notes = if adult { rng.chance(0.08).then(|| *rng.pick(names::ADULT_NOTES)) } else { rng.chance(0.1).then(|| *rng.pick(names::CHILD_NOTES)) };
+    let notes = if adult {
+        rng.chance(0.08).then(|| *rng.pick(names::ADULT_NOTES))
+    } else {
+        rng.chance(0.1).then(|| *rng.pick(names::CHILD_NOTES))
+    };
     let deceased = age_now >= 75 && rng.chance(0.04);
-    let staff_discount = if rng.chance(0.003) { Some(*rng.pick(&["staff", "family"])) } else { None };
+    let staff_discount = if rng.chance(0.003) {
+        Some(*rng.pick(&["staff", "family"]))
+    } else {
+        None
+    };
     let pensioner_discount = fee_kind == FeeKind::Standard && age_now >= 67 && rng.chance(0.3);
 
     let created = w.utc(location, joined);
@@ -234,9 +298,6 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
         location,
         dentist,
         hygienist,
-        first,
-        last,
-        female,
         dob,
         email,
         mobile,

@@ -5,10 +5,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use super::clock::{self, Zone};
 
-/// First 15-minute slot of the appointment grid is 07:00; 48 slots reach 19:00.
+/// The appointment grid starts at 07:00; its 48 slots of 15 minutes reach 19:00.
 pub(crate) const GRID_START_MINUTES: i64 = 7 * 60;
 pub(crate) const SLOT_MINUTES: i64 = 15;
-pub(crate) const SLOTS_PER_DAY: u32 = 48;
 
 /// What a practitioner does, as stored in `practitioners.specialty`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,17 +97,11 @@ impl Fees {
         let (y, k) = (self.year_index(date), self.kind_index(kind));
         self.cents[(y * self.kinds.len() + k) * self.items + item]
     }
-
-    /// `fee_schedules.id` of `kind` in force on `date`.
-    pub(crate) fn schedule_id(&self, kind: FeeKind, date: NaiveDate) -> i64 {
-        (self.year_index(date) * self.kinds.len() + self.kind_index(kind)) as i64 + 1
-    }
 }
 
 /// Everything shared by all patients' histories.
 pub(crate) struct Practice {
     pub seed: u64,
-    pub patients: u32,
     pub as_of: NaiveDate,
     /// First day of recorded history (the system went live just before).
     pub start: NaiveDate,

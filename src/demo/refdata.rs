@@ -34,7 +34,14 @@ const fn item(
     fee_cents: i64,
     minutes: i64,
 ) -> Item {
-    Item { number, description, category, fee_cents, gst: false, minutes: Some(minutes) }
+    Item {
+        number,
+        description,
+        category,
+        fee_cents,
+        gst: false,
+        minutes: Some(minutes),
+    }
 }
 
 /// The service items; `service_items.id` is the index + 1.
@@ -175,40 +182,104 @@ const fn fund(
     weight: u32,
     wa_weight: u32,
 ) -> Fund {
-    Fund { name, code, phone, website, weight, wa_weight }
+    Fund {
+        name,
+        code,
+        phone,
+        website,
+        weight,
+        wa_weight,
+    }
 }
 
 /// `health_funds.id` is the index + 1.
 pub(crate) const FUNDS: &[Fund] = &[
-    fund("Medibank", "MBP", Some("132 331"), "www.medibank.com.au", 220, 120),
+    fund(
+        "Medibank",
+        "MBP",
+        Some("132 331"),
+        "www.medibank.com.au",
+        220,
+        120,
+    ),
     fund("Bupa", "BUP", Some("134 135"), "www.bupa.com.au", 250, 120),
     fund("HCF", "HCF", Some("13 13 34"), "www.hcf.com.au", 120, 30),
     fund("nib", "NIB", Some("13 16 42"), "www.nib.com.au", 90, 40),
     fund("HBF", "HBF", Some("133 423"), "www.hbf.com.au", 25, 450),
     fund("ahm", "AHM", Some("134 246"), "www.ahm.com.au", 60, 30),
-    fund("Australian Unity", "AUF", Some("13 29 39"), "www.australianunity.com.au", 30, 10),
+    fund(
+        "Australian Unity",
+        "AUF",
+        Some("13 29 39"),
+        "www.australianunity.com.au",
+        30,
+        10,
+    ),
     fund("GMHBA", "GMH", None, "www.gmhba.com.au", 25, 10),
-    fund("Teachers Health", "TFS", None, "www.teachershealth.com.au", 25, 20),
-    fund("Defence Health", "DHF", None, "www.defencehealth.com.au", 15, 15),
+    fund(
+        "Teachers Health",
+        "TFS",
+        None,
+        "www.teachershealth.com.au",
+        25,
+        20,
+    ),
+    fund(
+        "Defence Health",
+        "DHF",
+        None,
+        "www.defencehealth.com.au",
+        15,
+        15,
+    ),
     fund("CBHS Health", "CBH", None, "www.cbhs.com.au", 15, 10),
     fund("Westfund", "WFD", None, "www.westfund.com.au", 10, 5),
     fund("Peoplecare", "PCA", None, "www.peoplecare.com.au", 8, 3),
     fund("HIF", "HIF", None, "www.hif.com.au", 8, 60),
-    fund("Health Partners", "HPS", None, "www.healthpartners.com.au", 10, 2),
-    fund("Queensland Country Health Fund", "QCH", None, "www.qldcountryhealth.com.au", 6, 1),
+    fund(
+        "Health Partners",
+        "HPS",
+        None,
+        "www.healthpartners.com.au",
+        10,
+        2,
+    ),
+    fund(
+        "Queensland Country Health Fund",
+        "QCH",
+        None,
+        "www.qldcountryhealth.com.au",
+        6,
+        1,
+    ),
 ];
 
 /// Funds whose preferred-provider fee schedules the practice has signed (indexes into `FUNDS`).
-pub(crate) const PREFERRED_FUNDS: &[(usize, &str)] =
-    &[(1, "Bupa Members First"), (2, "HCF More For Teeth"), (3, "nib First Choice")];
+pub(crate) const PREFERRED_FUNDS: &[(usize, &str)] = &[
+    (1, "Bupa Members First"),
+    (2, "HCF More For Teeth"),
+    (3, "nib First Choice"),
+];
 
 /// Who may pay instead of the patient: (name, kind, phone); `third_parties.id` = index + 1.
 pub(crate) const THIRD_PARTIES: &[(&str, &str, &str)] = &[
-    ("Department of Veterans' Affairs", "government", "1800 838 372"),
-    ("Services Australia – Child Dental Benefits Schedule", "government", "132 011"),
+    (
+        "Department of Veterans' Affairs",
+        "government",
+        "1800 838 372",
+    ),
+    (
+        "Services Australia – Child Dental Benefits Schedule",
+        "government",
+        "132 011",
+    ),
     ("icare NSW", "workers_compensation", "13 77 22"),
     ("WorkSafe Victoria", "workers_compensation", "1800 136 089"),
-    ("WorkCover Queensland", "workers_compensation", "1300 362 128"),
+    (
+        "WorkCover Queensland",
+        "workers_compensation",
+        "1300 362 128",
+    ),
     ("Transport Accident Commission", "insurer", "1300 654 329"),
     ("Allianz Australia", "insurer", "13 10 13"),
 ];
@@ -271,11 +342,31 @@ pub(crate) const APPOINTMENT_TYPES: &[(&str, i64, &str)] = &[
 
 /// (name, months, description); `recall_types.id` = index + 1.
 pub(crate) const RECALL_TYPES: &[(&str, i64, &str)] = &[
-    ("6-Month Check-up", 6, "Periodic examination and scale and clean"),
-    ("Annual Exam", 12, "Yearly examination, scale and clean and bitewings"),
-    ("Periodontal Maintenance", 3, "Supportive periodontal therapy"),
-    ("Children's Check-up", 6, "Examination, clean and fluoride for children"),
-    ("Orthodontic Retainer Check", 12, "Retainer review after orthodontic treatment"),
+    (
+        "6-Month Check-up",
+        6,
+        "Periodic examination and scale and clean",
+    ),
+    (
+        "Annual Exam",
+        12,
+        "Yearly examination, scale and clean and bitewings",
+    ),
+    (
+        "Periodontal Maintenance",
+        3,
+        "Supportive periodontal therapy",
+    ),
+    (
+        "Children's Check-up",
+        6,
+        "Examination, clean and fluoride for children",
+    ),
+    (
+        "Orthodontic Retainer Check",
+        12,
+        "Retainer review after orthodontic treatment",
+    ),
 ];
 pub(crate) const RT_SIX_MONTH: usize = 0;
 pub(crate) const RT_ANNUAL: usize = 1;
@@ -305,12 +396,36 @@ pub(crate) const PT_DVA: usize = 7;
 /// (name, description, is_admin); `user_roles.id` = index + 1.
 pub(crate) const ROLES: &[(&str, &str, bool)] = &[
     ("Administrator", "Full access, system configuration", true),
-    ("Practice Manager", "Reports, banking, fee schedules and staff", true),
-    ("Receptionist", "Appointment book, patients and payments", false),
-    ("Dentist", "Clinical records, treatment plans and the appointment book", false),
-    ("Hygienist", "Clinical records and the hygiene appointment book", false),
-    ("Dental Assistant", "Appointment book and clinical notes", false),
-    ("Accounts", "Invoices, payments, banking and expenses", false),
+    (
+        "Practice Manager",
+        "Reports, banking, fee schedules and staff",
+        true,
+    ),
+    (
+        "Receptionist",
+        "Appointment book, patients and payments",
+        false,
+    ),
+    (
+        "Dentist",
+        "Clinical records, treatment plans and the appointment book",
+        false,
+    ),
+    (
+        "Hygienist",
+        "Clinical records and the hygiene appointment book",
+        false,
+    ),
+    (
+        "Dental Assistant",
+        "Appointment book and clinical notes",
+        false,
+    ),
+    (
+        "Accounts",
+        "Invoices, payments, banking and expenses",
+        false,
+    ),
 ];
 pub(crate) const ROLE_ADMIN: i64 = 1;
 pub(crate) const ROLE_MANAGER: i64 = 2;
@@ -352,11 +467,41 @@ pub(crate) struct Site {
 pub(crate) const SITES: &[Site] = {
     use crate::demo::clock::Zone;
     &[
-        Site { suburb: "Chatswood", street: "Level 2, 410 Victoria Avenue", state: "NSW", postcode: "2067", zone: Zone::Sydney },
-        Site { suburb: "Parramatta", street: "Suite 5, 88 George Street", state: "NSW", postcode: "2150", zone: Zone::Sydney },
-        Site { suburb: "Richmond", street: "231 Swan Street", state: "VIC", postcode: "3121", zone: Zone::Melbourne },
-        Site { suburb: "Chermside", street: "Shop 14, 780 Gympie Road", state: "QLD", postcode: "4032", zone: Zone::Brisbane },
-        Site { suburb: "Fremantle", street: "52 Market Street", state: "WA", postcode: "6160", zone: Zone::Perth },
+        Site {
+            suburb: "Chatswood",
+            street: "Level 2, 410 Victoria Avenue",
+            state: "NSW",
+            postcode: "2067",
+            zone: Zone::Sydney,
+        },
+        Site {
+            suburb: "Parramatta",
+            street: "Suite 5, 88 George Street",
+            state: "NSW",
+            postcode: "2150",
+            zone: Zone::Sydney,
+        },
+        Site {
+            suburb: "Richmond",
+            street: "231 Swan Street",
+            state: "VIC",
+            postcode: "3121",
+            zone: Zone::Melbourne,
+        },
+        Site {
+            suburb: "Chermside",
+            street: "Shop 14, 780 Gympie Road",
+            state: "QLD",
+            postcode: "4032",
+            zone: Zone::Brisbane,
+        },
+        Site {
+            suburb: "Fremantle",
+            street: "52 Market Street",
+            state: "WA",
+            postcode: "6160",
+            zone: Zone::Perth,
+        },
     ]
 };
 
@@ -375,7 +520,11 @@ mod tests {
             assert_eq!(a.number.len(), 3, "{}", a.number);
             assert!(a.number.bytes().all(|b| b.is_ascii_digit()));
             assert!(a.fee_cents > 0 && a.fee_cents % 50 == 0, "{}", a.number);
-            assert!(ITEMS[i + 1..].iter().all(|b| b.number != a.number), "{}", a.number);
+            assert!(
+                ITEMS[i + 1..].iter().all(|b| b.number != a.number),
+                "{}",
+                a.number
+            );
         }
         assert_eq!(ITEMS[item_index("011")].fee_cents, 7_000);
     }

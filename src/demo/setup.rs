@@ -9,13 +9,12 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::catalogue;
 use super::clock::{self, add_months};
 use super::fake::{self, Dice};
 use super::names;
-use super::practice::{
-    slot_hhmm, FeeKind, Fees, Location, Practice, Practitioner, Specialty, SLOT_MINUTES,
-};
-use super::refdata::{self, ITEMS};
+use super::practice::{slot_hhmm, Location, Practice, Practitioner, Specialty, SLOT_MINUTES};
+use super::refdata;
 use super::tables::*;
 use crate::value::Value;
 
@@ -33,8 +32,12 @@ const STAFFING: [Option<Specialty>; 10] = [
     Some(Specialty::Dentist),
     None,
 ];
-const SPECIALISTS: [Specialty; 4] =
-    [Specialty::Orthodontist, Specialty::Endodontist, Specialty::Periodontist, Specialty::OralSurgeon];
+const SPECIALISTS: [Specialty; 4] = [
+    Specialty::Orthodontist,
+    Specialty::Endodontist,
+    Specialty::Periodontist,
+    Specialty::OralSurgeon,
+];
 const COLOURS: &[&str] = &[
     "#1E88E5", "#43A047", "#FB8C00", "#8E24AA", "#E53935", "#00ACC1", "#FDD835", "#6D4C41",
     "#3949AB", "#C0CA33", "#D81B60", "#546E7A",
@@ -50,7 +53,12 @@ pub(crate) fn build(seed: u64, patients: u32, as_of: NaiveDate, out: &mut Out) -
 
     let mut locations = Vec::new();
     for (i, site) in refdata::SITES.iter().take(n_loc).enumerate() {
-        let code: String = site.suburb.chars().filter(|c| c.is_ascii_alphabetic()).take(3).collect();
+        let code: String = site
+            .suburb
+            .chars()
+            .filter(|c| c.is_ascii_alphabetic())
+            .take(3)
+            .collect();
         let created = site.zone.to_utc(clock::at(go_live, 9 * 60 + i as i64 * 7));
         out.push(
             LOCATIONS,
@@ -63,7 +71,11 @@ pub(crate) fn build(seed: u64, patients: u32, as_of: NaiveDate, out: &mut Out) -
                 text(site.state),
                 text(site.postcode),
                 text(fake::landline(&mut rng, site.state)),
-                text(format!("{}@{}", site.suburb.to_lowercase().replace(' ', ""), refdata::DOMAIN)),
+                text(format!(
+                    "{}@{}",
+                    site.suburb.to_lowercase().replace(' ', ""),
+                    refdata::DOMAIN
+                )),
                 text(fake::abn(&mut rng)),
                 text(site.zone.iana()),
                 flag(true),
@@ -111,13 +123,28 @@ pub(crate) fn build(seed: u64, patients: u32, as_of: NaiveDate, out: &mut Out) -
     }
 
     write_practitioners(&mut rng, &locations, &mut practitioners, go_live, out);
-    write_users(&mut rng, &mut locations, &mut practitioners, go_live, as_of, out);
-    write_lookups(&locations, go_live, out);
+    write_users(
+        &mut rng,
+        &mut locations,
+        &mut practitioners,
+        go_live,
+        as_of,
+        out,
+    );
+    catalogue::write_lookups(&locations, go_live, out);
     write_templates(&practitioners, &locations, start, go_live, out);
-    let fees = write_fees(start, go_live, as_of, &locations, out);
+    let fees = catalogue::write_fees(start, go_live, as_of, &locations, out);
 
     let horizon = as_of + Duration::days(91);
-    Practice { seed, patients, as_of, start, horizon, locations, practitioners, fees }
+    Practice {
+        seed,
+        as_of,
+        start,
+        horizon,
+        locations,
+        practitioners,
+        fees,
+    }
 }
 
 /// The slot window worked on each weekday: dentists mostly full time (some Saturdays),
@@ -148,10 +175,18 @@ fn weekly_hours(rng: &mut ChaCha8Rng, specialty: Specialty) -> [Option<(u32, u32
     };
     let begin = *rng.pick(&[4, 4, 4, 6, 6, 8]);
     let end = *rng.pick(&[40, 40, 42, 44]);
-    let late = if rng.chance(0.25) { weekdays.last().copied() } else { None };
+    let late = if rng.chance(0.25) {
+        weekdays.last().copied()
+    } else {
+        None
+    };
     let mut hours = [None; 7];
     for d in weekdays {
-        hours[d] = Some(if Some(d) == late { (begin + 8, 48) } else { (begin, end) });
+        hours[d] = Some(if Some(d) == late {
+            (begin + 8, 48)
+        } else {
+            (begin, end)
+        });
     }
     if specialty == Specialty::Dentist && rng.chance(0.35) {
         hours[5] = Some((6, 24));
@@ -161,12 +196,18 @@ fn weekly_hours(rng: &mut ChaCha8Rng, specialty: Specialty) -> [Option<(u32, u32
 
 fn person(rng: &mut ChaCha8Rng) -> (&'static str, &'static str, bool) {
     let female = rng.chance(0.6);
-    let first = if female { rng.pick(names::FEMALE).0 } else { rng.pick(names::MALE).0 };
-    (first, rng.pick(names::SURNAMES), female)
+    let born = rng.gen_range(1965..2000);
+    let first = names::given_name(rng, female, born).0;
+    (first, *rng.pick(names::SURNAMES), female)
 }
 
 fn staff_email(first: &str, last: &str) -> String {
-    let clean = |s: &str| s.chars().filter(|c| c.is_ascii_alphabetic()).collect::<String>().to_lowercase();
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+            .to_lowercase()
+    };
     format!("{}.{}@{}", clean(first), clean(last), refdata::DOMAIN)
 }
 
@@ -180,7 +221,13 @@ fn write_practitioners(
     for p in practitioners.iter() {
         let (first, last, female) = person(rng);
         let title = match p.specialty {
-            s if s.is_hygiene() => if female { "Ms" } else { "Mr" },
+            s if s.is_hygiene() => {
+                if female {
+                    "Ms"
+                } else {
+                    "Mr"
+                }
+            }
             _ => "Dr",
         };
         let loc = &locations[p.location];
@@ -219,7 +266,12 @@ fn user_row(
     last_login: NaiveDateTime,
     created: NaiveDateTime,
 ) -> Vec<crate::value::Value> {
-    let clean = |s: &str| s.chars().filter(|c| c.is_ascii_alphabetic()).collect::<String>().to_lowercase();
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+            .to_lowercase()
+    };
     vec![
         int(id),
         int(role),
@@ -246,8 +298,18 @@ fn write_users(
 ) {
     let mut next_id = 1;
     let zones: Vec<_> = locations.iter().map(|l| l.zone).collect();
-    let recent = |rng: &mut ChaCha8Rng| clock::at(as_of - Duration::days(rng.between(1, 4)), rng.between(7 * 60, 18 * 60));
-    let mut add = |out: &mut Out, rng: &mut ChaCha8Rng, role: i64, loc: usize, pract: Option<i64>, active: bool| {
+    let recent = |rng: &mut ChaCha8Rng| {
+        clock::at(
+            as_of - Duration::days(rng.between(1, 4)),
+            rng.between(7 * 60, 18 * 60),
+        )
+    };
+    let mut add = |out: &mut Out,
+                   rng: &mut ChaCha8Rng,
+                   role: i64,
+                   loc: usize,
+                   pract: Option<i64>,
+                   active: bool| {
         let id = next_id;
         next_id += 1;
         let (first, last, _) = person(rng);
@@ -259,7 +321,20 @@ fn write_users(
             clock::at(go_live + Duration::days(rng.between(200, 1500)), 17 * 60)
         };
         let login = zone.to_utc(login);
-        out.push(USERS, user_row(id, role, pract, loc as i64 + 1, first, last, active, login, created));
+        out.push(
+            USERS,
+            user_row(
+                id,
+                role,
+                pract,
+                loc as i64 + 1,
+                first,
+                last,
+                active,
+                login,
+                created,
+            ),
+        );
         id
     };
     add(out, rng, refdata::ROLE_ADMIN, 0, None, true);
@@ -277,93 +352,12 @@ fn write_users(
         }
     }
     for p in practitioners.iter_mut() {
-        let role = if p.specialty.is_hygiene() { refdata::ROLE_HYGIENIST } else { refdata::ROLE_DENTIST };
+        let role = if p.specialty.is_hygiene() {
+            refdata::ROLE_HYGIENIST
+        } else {
+            refdata::ROLE_DENTIST
+        };
         p.user_id = add(out, rng, role, p.location, Some(p.id), true);
-    }
-}
-
-fn write_lookups(locations: &[Location], go_live: NaiveDate, out: &mut Out) {
-    let created = locations[0].zone.to_utc(clock::at(go_live, 9 * 60));
-    let stamp = |row: &mut Vec<crate::value::Value>| {
-        row.push(time(created));
-        row.push(time(created));
-    };
-    for (i, (name, description, admin)) in refdata::ROLES.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(*name), text(*description), flag(*admin)];
-        stamp(&mut row);
-        out.push(USER_ROLES, row);
-    }
-    for (i, f) in refdata::FUNDS.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(f.name), text(f.code), opt_text(f.phone), text(f.website), flag(true)];
-        stamp(&mut row);
-        out.push(HEALTH_FUNDS, row);
-    }
-    for (i, (name, kind, _)) in refdata::REFERRAL_SOURCES.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(*name), text(*kind), flag(true)];
-        stamp(&mut row);
-        out.push(REFERRAL_SOURCES, row);
-    }
-    for (i, (name, kind, phone)) in refdata::THIRD_PARTIES.iter().enumerate() {
-        let contact = if *kind == "government" { None } else { Some("Claims Officer") };
-        let mut row = vec![
-            int(i as i64 + 1),
-            text(*name),
-            text(*kind),
-            opt_text(contact),
-            text(*phone),
-            Value::Null,
-            Value::Null,
-            flag(true),
-        ];
-        stamp(&mut row);
-        out.push(THIRD_PARTIES, row);
-    }
-    for (i, (name, code, done, cancelled, colour)) in refdata::STATUSES.iter().enumerate() {
-        let mut row = vec![
-            int(i as i64 + 1),
-            text(*name),
-            text(*code),
-            flag(*done),
-            flag(*cancelled),
-            int(i as i64 + 1),
-            text(*colour),
-        ];
-        stamp(&mut row);
-        out.push(APPOINTMENT_STATUSES, row);
-    }
-    for (i, (name, minutes, colour)) in refdata::APPOINTMENT_TYPES.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(*name), int(*minutes), text(*colour), flag(true)];
-        stamp(&mut row);
-        out.push(APPOINTMENT_TYPES, row);
-    }
-    for (i, (name, months, description)) in refdata::RECALL_TYPES.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(*name), int(*months), text(*description), flag(true)];
-        stamp(&mut row);
-        out.push(RECALL_TYPES, row);
-    }
-    for (i, it) in ITEMS.iter().enumerate() {
-        let mut row = vec![
-            int(i as i64 + 1),
-            text(it.number),
-            text(it.description),
-            text(it.category),
-            money(it.fee_cents),
-            flag(it.gst),
-            opt_int(it.minutes),
-            flag(true),
-        ];
-        stamp(&mut row);
-        out.push(SERVICE_ITEMS, row);
-    }
-    for (i, (name, code, electronic)) in refdata::PAYMENT_TYPES.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(*name), text(*code), flag(*electronic), flag(true)];
-        stamp(&mut row);
-        out.push(PAYMENT_TYPES, row);
-    }
-    for (i, (name, code)) in refdata::EXPENSE_CATEGORIES.iter().enumerate() {
-        let mut row = vec![int(i as i64 + 1), text(*name), text(*code), flag(true)];
-        stamp(&mut row);
-        out.push(EXPENSE_CATEGORIES, row);
     }
 }
 
@@ -376,7 +370,9 @@ fn write_templates(
 ) {
     let mut id = 0;
     for p in practitioners {
-        let created = locations[p.location].zone.to_utc(clock::at(go_live, 11 * 60 + p.id));
+        let created = locations[p.location]
+            .zone
+            .to_utc(clock::at(go_live, 11 * 60 + p.id));
         for (day, window) in p.hours.iter().enumerate() {
             let Some((from, to)) = window else { continue };
             id += 1;
@@ -398,75 +394,4 @@ fn write_templates(
             );
         }
     }
-}
-
-/// Fee schedules per financial year: Standard, Pensioner, DVA and the preferred-provider
-/// schedules. Fees rise about 3.5% a year; the current year's Standard fees are the
-/// `refdata` fees.
-fn write_fees(
-    start: NaiveDate,
-    go_live: NaiveDate,
-    as_of: NaiveDate,
-    locations: &[Location],
-    out: &mut Out,
-) -> Fees {
-    let first_fy = clock::financial_year(start);
-    let last_fy = clock::financial_year(as_of);
-    let years = (last_fy - first_fy + 1) as usize;
-    let mut kinds = vec![FeeKind::Standard, FeeKind::Pensioner, FeeKind::Dva];
-    kinds.extend((0..refdata::PREFERRED_FUNDS.len()).map(FeeKind::Preferred));
-    let round = |cents: f64, step: i64| ((cents / step as f64).round() as i64) * step;
-    let mut cents = Vec::with_capacity(years * kinds.len() * ITEMS.len());
-    let (mut schedule_id, mut item_row) = (0i64, 0i64);
-    for y in 0..years {
-        let fy = first_fy + y as i32;
-        let from = NaiveDate::from_ymd_opt(fy, 7, 1).expect("1 July exists");
-        let to = NaiveDate::from_ymd_opt(fy + 1, 6, 30).expect("30 June exists");
-        let current = fy == last_fy;
-        let reviewed = (from - Duration::days(14)).max(go_live);
-        let created = locations[0].zone.to_utc(clock::at(reviewed, 10 * 60));
-        let index = 1.035f64.powi(last_fy - fy);
-        for kind in &kinds {
-            schedule_id += 1;
-            let (name, fund) = match kind {
-                FeeKind::Standard => ("Standard".to_string(), None),
-                FeeKind::Pensioner => ("Pensioner".to_string(), None),
-                FeeKind::Dva => ("DVA".to_string(), None),
-                FeeKind::Preferred(i) => {
-                    let (fund, name) = refdata::PREFERRED_FUNDS[*i];
-                    (name.to_string(), Some(fund as i64 + 1))
-                }
-            };
-            out.push(
-                FEE_SCHEDULES,
-                vec![
-                    int(schedule_id),
-                    text(format!("{name} {}-{:02}", fy, (fy + 1) % 100)),
-                    opt_int(fund),
-                    date(from),
-                    opt_date((!current).then_some(to)),
-                    flag(current && *kind == FeeKind::Standard),
-                    flag(current),
-                    time(created),
-                    time(created),
-                ],
-            );
-            for (i, it) in ITEMS.iter().enumerate() {
-                let standard = round(it.fee_cents as f64 / index, 50);
-                let fee = match kind {
-                    FeeKind::Standard => standard,
-                    FeeKind::Pensioner => round(standard as f64 * 0.9, 50),
-                    FeeKind::Dva => round(standard as f64 * 0.85, 5),
-                    FeeKind::Preferred(_) => round(standard as f64 * 0.92, 5),
-                };
-                cents.push(fee);
-                item_row += 1;
-                out.push(
-                    FEE_SCHEDULE_ITEMS,
-                    vec![int(item_row), int(schedule_id), int(i as i64 + 1), money(fee), time(created), time(created)],
-                );
-            }
-        }
-    }
-    Fees { first_fy, years, kinds, cents, items: ITEMS.len() }
 }

@@ -148,12 +148,22 @@ pub(crate) struct Out {
 
 impl Out {
     pub(crate) fn new(tx: mpsc::Sender<Batch>, flush_rows: usize) -> Out {
-        Out { bufs: DEFS.iter().map(|_| Vec::new()).collect(), tx, flush_rows, closed: false }
+        Out {
+            bufs: DEFS.iter().map(|_| Vec::new()).collect(),
+            tx,
+            flush_rows,
+            closed: false,
+        }
     }
 
     /// Queues one row of `table`; the row's cells follow `DEFS[table].columns`.
     pub(crate) fn push(&mut self, table: usize, row: Row) {
-        debug_assert_eq!(row.len(), DEFS[table].columns.len(), "row width of {}", DEFS[table].name);
+        debug_assert_eq!(
+            row.len(),
+            DEFS[table].columns.len(),
+            "row width of {}",
+            DEFS[table].name
+        );
         self.bufs[table].push(row);
         if self.bufs[table].len() >= self.flush_rows {
             self.flush(table);

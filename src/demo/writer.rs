@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -31,6 +31,8 @@ const SQLITE_MAX_PARAMS: usize = 32_766;
 const MYSQL_MAX_PARAMS: usize = 65_535;
 /// More rows per statement stop paying off and make packets large.
 const MAX_ROWS_PER_STATEMENT: usize = 2_000;
+/// Connections loading in parallel into MySQL/PostgreSQL.
+const SERVER_LANES: usize = 2;
 /// COPY data is sent in pieces of about this many bytes.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
 
@@ -44,8 +46,9 @@ pub(crate) enum Target {
 impl Target {
     /// Connects to `url` (`sqlite:` files are created if missing).
     pub(crate) async fn connect(url: &str) -> Result<Target> {
-        let dialect = Dialect::from_url(url)
-            .with_context(|| format!("unsupported target URL {url:?}: expected sqlite:, mysql: or postgres:"))?;
+        let dialect = Dialect::from_url(url).with_context(|| {
+            format!("unsupported target URL {url:?}: expected sqlite:, mysql: or postgres:")
+        })?;
         Ok(match dialect {
             Dialect::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)
@@ -65,10 +68,11 @@ impl Target {
             Dialect::Mysql => {
                 let opts = MySqlConnectOptions::from_str(url).context("parsing the MySQL URL")?;
                 let pool = MySqlPoolOptions::new()
-                    .max_connections(1)
+                    .max_connections(SERVER_LANES as u32)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0").await?;
+                            conn.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0")
+                                .await?;
                             Ok(())
                         })
                     })
@@ -80,7 +84,7 @@ impl Target {
             Dialect::Postgres => {
                 let opts = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
                 let pool = PgPoolOptions::new()
-                    .max_connections(1)
+                    .max_connections(SERVER_LANES as u32)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("SET synchronous_commit = off").await?;
@@ -93,6 +97,15 @@ impl Target {
                 Target::Postgres(pool)
             }
         })
+    }
+
+    /// How many batches may load at once: SQLite has one writer; the servers take two
+    /// connections, which keeps both cores busy while the generator runs.
+    pub(crate) fn lanes(&self) -> usize {
+        match self {
+            Target::Sqlite(_) => 1,
+            Target::Mysql(_) | Target::Postgres(_) => SERVER_LANES,
+        }
     }
 
     pub(crate) fn dialect(&self) -> Dialect {
@@ -115,7 +128,8 @@ impl Target {
     /// Drops the practice tables if they exist and creates them empty, without indexes.
     pub(crate) async fn recreate_tables(&self) -> Result<()> {
         for table in schema::TABLES.iter().rev() {
-            self.execute(&format!("DROP TABLE IF EXISTS {table}")).await?;
+            self.execute(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
         }
         for stmt in schema::statements(self.dialect()) {
             if stmt.starts_with("CREATE TABLE") {
@@ -195,7 +209,11 @@ fn rows_per_statement(def: &TableDef, max_params: usize) -> usize {
 }
 
 fn insert_head<DB: sqlx::Database>(def: &TableDef) -> QueryBuilder<'static, DB> {
-    QueryBuilder::new(format!("INSERT INTO {} ({}) ", def.name, def.columns.join(", ")))
+    QueryBuilder::new(format!(
+        "INSERT INTO {} ({}) ",
+        def.name,
+        def.columns.join(", ")
+    ))
 }
 
 fn bind_sqlite(b: &mut Separated<'_, 'static, Sqlite, &'static str>, v: Value) {
@@ -300,8 +318,12 @@ mod tests {
     #[test]
     fn statements_stay_under_parameter_limits() {
         for def in super::super::tables::DEFS.iter() {
-            assert!(rows_per_statement(def, SQLITE_MAX_PARAMS) * def.columns.len() <= SQLITE_MAX_PARAMS);
-            assert!(rows_per_statement(def, MYSQL_MAX_PARAMS) * def.columns.len() <= MYSQL_MAX_PARAMS);
+            assert!(
+                rows_per_statement(def, SQLITE_MAX_PARAMS) * def.columns.len() <= SQLITE_MAX_PARAMS
+            );
+            assert!(
+                rows_per_statement(def, MYSQL_MAX_PARAMS) * def.columns.len() <= MYSQL_MAX_PARAMS
+            );
         }
     }
 }

@@ -15,9 +15,15 @@ use crate::tenancy::{self, ApiKeyInfo, AuditEntry, CreatedKey, Customer, NewCust
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/v1/customers", get(list_customers).post(create_customer))
+        .route(
+            "/admin/v1/customers",
+            get(list_customers).post(create_customer),
+        )
         .route("/admin/v1/customers/{id}", get(get_customer))
-        .route("/admin/v1/customers/{id}/keys", get(list_keys).post(create_key))
+        .route(
+            "/admin/v1/customers/{id}/keys",
+            get(list_keys).post(create_key),
+        )
         .route("/admin/v1/customers/{id}/keys/{key_id}", delete(revoke_key))
 }
 
@@ -57,11 +63,21 @@ pub struct KeyIn {
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::field("body", format!("the request body is not a valid JSON object of the documented shape: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::field(
+            "body",
+            format!("the request body is not a valid JSON object of the documented shape: {e}"),
+        )
+    })
 }
 
 async fn audit(state: &AppState, action: &str, customer_id: &str, detail: serde_json::Value) {
-    let entry = AuditEntry { customer_id: Some(customer_id.to_string()), action: action.to_string(), detail, ..Default::default() };
+    let entry = AuditEntry {
+        customer_id: Some(customer_id.to_string()),
+        action: action.to_string(),
+        detail,
+        ..Default::default()
+    };
     tenancy::record(&state.meta, entry).await;
 }
 
@@ -74,11 +90,30 @@ async fn audit(state: &AppState, action: &str, customer_id: &str, detail: serde_
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create_customer(State(state): State<AppState>, _admin: Admin, body: Bytes) -> Result<(StatusCode, Json<CustomerCreated>), ApiError> {
+pub async fn create_customer(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CustomerCreated>), ApiError> {
     let input: NewCustomer = json_body(&body)?;
-    let (customer, key, data_key) = tenancy::create_customer(&state.meta, &state.master, input).await?;
-    audit(&state, "customer.create", &customer.id, serde_json::json!({"key_id": key.info.id})).await;
-    Ok((StatusCode::CREATED, Json(CustomerCreated { customer, api_key: key.api_key, api_key_id: key.info.id, data_key })))
+    let (customer, key, data_key) =
+        tenancy::create_customer(&state.meta, &state.master, input).await?;
+    audit(
+        &state,
+        "customer.create",
+        &customer.id,
+        serde_json::json!({"key_id": key.info.id}),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CustomerCreated {
+            customer,
+            api_key: key.api_key,
+            api_key_id: key.info.id,
+            data_key,
+        }),
+    ))
 }
 
 /// List customers.
@@ -87,8 +122,13 @@ pub async fn create_customer(State(state): State<AppState>, _admin: Admin, body:
         (status = 200, description = "All customers", body = CustomerList),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_customers(State(state): State<AppState>, _admin: Admin) -> Result<Json<CustomerList>, ApiError> {
-    Ok(Json(CustomerList { customers: tenancy::list_customers(&state.meta).await? }))
+pub async fn list_customers(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<CustomerList>, ApiError> {
+    Ok(Json(CustomerList {
+        customers: tenancy::list_customers(&state.meta).await?,
+    }))
 }
 
 /// One customer.
@@ -99,8 +139,14 @@ pub async fn list_customers(State(state): State<AppState>, _admin: Admin) -> Res
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_customer(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> Result<Json<Customer>, ApiError> {
-    let customer = tenancy::get_customer(&state.meta, &id).await?.ok_or_else(|| ApiError::NotFound(format!("no customer {id:?}")))?;
+pub async fn get_customer(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Customer>, ApiError> {
+    let customer = tenancy::get_customer(&state.meta, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?}")))?;
     Ok(Json(customer))
 }
 
@@ -114,10 +160,25 @@ pub async fn get_customer(State(state): State<AppState>, _admin: Admin, Path(id)
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create_key(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) { KeyIn::default() } else { json_body(&body)? };
+pub async fn create_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
+        KeyIn::default()
+    } else {
+        json_body(&body)?
+    };
     let key = tenancy::create_key(&state.meta, &id, input.name.as_deref()).await?;
-    audit(&state, "key.create", &id, serde_json::json!({"key_id": key.info.id, "name": key.info.name})).await;
+    audit(
+        &state,
+        "key.create",
+        &id,
+        serde_json::json!({"key_id": key.info.id, "name": key.info.name}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -129,11 +190,17 @@ pub async fn create_key(State(state): State<AppState>, _admin: Admin, Path(id): 
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_keys(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> Result<Json<KeyList>, ApiError> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<KeyList>, ApiError> {
     if tenancy::get_customer(&state.meta, &id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no customer {id:?}")));
     }
-    Ok(Json(KeyList { keys: tenancy::list_keys(&state.meta, &id).await? }))
+    Ok(Json(KeyList {
+        keys: tenancy::list_keys(&state.meta, &id).await?,
+    }))
 }
 
 /// Revoke an API key; it stops working at once.
@@ -144,8 +211,18 @@ pub async fn list_keys(State(state): State<AppState>, _admin: Admin, Path(id): P
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key for this customer", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn revoke_key(State(state): State<AppState>, _admin: Admin, Path((id, key_id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     tenancy::revoke_key(&state.meta, &id, &key_id).await?;
-    audit(&state, "key.revoke", &id, serde_json::json!({"key_id": key_id})).await;
+    audit(
+        &state,
+        "key.revoke",
+        &id,
+        serde_json::json!({"key_id": key_id}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
@@ -21,26 +21,58 @@ pub struct Caller {
 }
 
 fn presented_key(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string());
     }
-    parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
+    parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let key = presented_key(parts).ok_or_else(|| {
-            ApiError::Unauthorized("send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into())
+            ApiError::Unauthorized(
+                "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into(),
+            )
         })?;
-        let (customer, key_id) = tenancy::authenticate(&state.meta, &key)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("the API key is not valid (unknown, revoked or expired)".into()))?;
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-        Ok(Caller { customer, key_id, ip, request_id })
+        let (customer, key_id) =
+            tenancy::authenticate(&state.meta, &key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "the API key is not valid (unknown, revoked or expired)".into(),
+                    )
+                })?;
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Caller {
+            customer,
+            key_id,
+            ip,
+            request_id,
+        })
     }
 }
 
@@ -50,15 +82,23 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(expected) = &state.config.admin_token else {
-            return Err(ApiError::Unauthorized("the admin API is disabled: set admin_token (CIPHERSTREAM_ADMIN_TOKEN)".into()));
+            return Err(ApiError::Unauthorized(
+                "the admin API is disabled: set admin_token (CIPHERSTREAM_ADMIN_TOKEN)".into(),
+            ));
         };
         let presented = presented_key(parts).unwrap_or_default();
         // Compare digests so the comparison time does not depend on where the strings differ.
-        let equal = Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.expose_secret().as_bytes());
+        let equal = Sha256::digest(presented.as_bytes())
+            == Sha256::digest(expected.expose_secret().as_bytes());
         if presented.is_empty() || !equal {
-            return Err(ApiError::Unauthorized("send the admin token as 'Authorization: Bearer <token>'".into()));
+            return Err(ApiError::Unauthorized(
+                "send the admin token as 'Authorization: Bearer <token>'".into(),
+            ));
         }
         Ok(Admin)
     }

@@ -13,7 +13,9 @@ use crate::catalog::{DateKind, FilterType, Procedure, CATEGORIES};
 use crate::value::ColumnType;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/procedures", get(list_procedures)).route("/v1/procedures/{name}", get(get_procedure))
+    Router::new()
+        .route("/v1/procedures", get(list_procedures))
+        .route("/v1/procedures/{name}", get(get_procedure))
 }
 
 /// A procedure category with its procedures.
@@ -89,13 +91,30 @@ impl From<&Procedure> for ProcedureOut {
             date_modifiers: p
                 .date_modifiers
                 .iter()
-                .map(|m| DateModifierOut { name: m.name.clone(), kind: m.kind, description: m.description.clone() })
+                .map(|m| DateModifierOut {
+                    name: m.name.clone(),
+                    kind: m.kind,
+                    description: m.description.clone(),
+                })
                 .collect(),
-            filters: p.filters.iter().map(|f| FilterOut { name: f.name.clone(), ty: f.ty, description: f.description.clone() }).collect(),
+            filters: p
+                .filters
+                .iter()
+                .map(|f| FilterOut {
+                    name: f.name.clone(),
+                    ty: f.ty,
+                    description: f.description.clone(),
+                })
+                .collect(),
             columns: p
                 .columns
                 .iter()
-                .map(|c| ColumnOut { name: c.name.clone(), ty: c.ty, nullable: c.nullable, description: c.description.clone() })
+                .map(|c| ColumnOut {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    nullable: c.nullable,
+                    description: c.description.clone(),
+                })
                 .collect(),
         }
     }
@@ -107,14 +126,23 @@ impl From<&Procedure> for ProcedureOut {
         (status = 200, description = "The catalog", body = ProceduresOut),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_procedures(State(state): State<AppState>, _caller: Caller) -> Json<ProceduresOut> {
+pub async fn list_procedures(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Json<ProceduresOut> {
     let categories = CATEGORIES
         .iter()
         .map(|(name, title, description)| CategoryOut {
             name: name.to_string(),
             title: title.to_string(),
             description: description.to_string(),
-            procedures: state.catalog.procedures().iter().filter(|p| p.category == *name).map(ProcedureOut::from).collect(),
+            procedures: state
+                .catalog
+                .procedures()
+                .iter()
+                .filter(|p| p.category == *name)
+                .map(ProcedureOut::from)
+                .collect(),
         })
         .collect();
     Json(ProceduresOut { categories })
@@ -128,7 +156,11 @@ pub async fn list_procedures(State(state): State<AppState>, _caller: Caller) -> 
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such procedure", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_procedure(State(state): State<AppState>, _caller: Caller, Path(name): Path<String>) -> Result<Json<ProcedureOut>, ApiError> {
+pub async fn get_procedure(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<ProcedureOut>, ApiError> {
     let procedure = find(&state, &name)?;
     Ok(Json(ProcedureOut::from(procedure)))
 }
@@ -137,6 +169,9 @@ pub async fn get_procedure(State(state): State<AppState>, _caller: Caller, Path(
 pub fn find<'a>(state: &'a AppState, name: &str) -> Result<&'a Procedure, ApiError> {
     state.catalog.get(name).ok_or_else(|| {
         let shown: String = name.chars().take(60).collect();
-        ApiError::NotFound(format!("unknown procedure {shown:?}; accepted values: {}", state.catalog.names().join(", ")))
+        ApiError::NotFound(format!(
+            "unknown procedure {shown:?}; accepted values: {}",
+            state.catalog.names().join(", ")
+        ))
     })
 }

@@ -23,7 +23,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -60,7 +63,10 @@ pub struct Problem {
 pub enum ApiError {
     /// One or more inputs are invalid (400).
     #[error("{detail}")]
-    InvalidInput { detail: String, errors: Vec<FieldError> },
+    InvalidInput {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// Missing or unknown credentials (401).
     #[error("{0}")]
     Unauthorized(String),
@@ -94,7 +100,10 @@ impl ApiError {
     /// A single-field input error.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let error = FieldError::new(field, message);
-        ApiError::InvalidInput { detail: error.message.clone(), errors: vec![error] }
+        ApiError::InvalidInput {
+            detail: error.message.clone(),
+            errors: vec![error],
+        }
     }
 
     /// Several field errors at once; the detail is the first message.
@@ -109,16 +118,40 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            ApiError::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter"),
+            ApiError::InvalidInput { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid-parameter",
+                "Invalid parameter",
+            ),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", "Unprocessable request"),
-            ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not-implemented", "Not implemented"),
-            ApiError::SourceUnavailable(_) => (StatusCode::BAD_GATEWAY, "source-unavailable", "Practice database unavailable"),
-            ApiError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout", "Extraction timed out"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+            ApiError::Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Unprocessable request",
+            ),
+            ApiError::NotImplemented(_) => (
+                StatusCode::NOT_IMPLEMENTED,
+                "not-implemented",
+                "Not implemented",
+            ),
+            ApiError::SourceUnavailable(_) => (
+                StatusCode::BAD_GATEWAY,
+                "source-unavailable",
+                "Practice database unavailable",
+            ),
+            ApiError::Timeout(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "Extraction timed out",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
         }
     }
 }
@@ -129,7 +162,8 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
-                "The server failed to handle this request; quote the request_id to support.".to_string()
+                "The server failed to handle this request; quote the request_id to support."
+                    .to_string()
             }
             other => other.to_string(),
         };
@@ -142,7 +176,13 @@ impl IntoResponse for ApiError {
 }
 
 /// Builds a problem+json response; `instance` and `request_id` are filled in by [`problem_context`].
-pub fn problem_response(status: StatusCode, kind: &str, title: &str, detail: String, errors: Vec<FieldError>) -> Response {
+pub fn problem_response(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: String,
+    errors: Vec<FieldError>,
+) -> Response {
     let problem = Problem {
         kind: format!("{PROBLEM_BASE}{kind}"),
         title: title.to_string(),
@@ -154,7 +194,9 @@ pub fn problem_response(status: StatusCode, kind: &str, title: &str, detail: Str
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
@@ -183,7 +225,9 @@ pub async fn problem_context(request: Request, next: Next) -> Response {
             Err(_) => serde_json::json!({}),
         }
     } else {
-        let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
         let (kind, title, detail) = generic_problem(status, &path, &bytes);
         serde_json::json!({
             "type": format!("{PROBLEM_BASE}{kind}"),
@@ -198,19 +242,56 @@ pub async fn problem_context(request: Request, next: Next) -> Response {
             object.insert("request_id".into(), id.into());
         }
     }
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(serde_json::to_vec(&problem).unwrap_or_default()))
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::to_vec(&problem).unwrap_or_default()),
+    )
 }
 
-fn generic_problem(status: StatusCode, path: &str, body: &[u8]) -> (&'static str, &'static str, String) {
+fn generic_problem(
+    status: StatusCode,
+    path: &str,
+    body: &[u8],
+) -> (&'static str, &'static str, String) {
     let text = String::from_utf8_lossy(body).trim().to_string();
     match status {
-        StatusCode::NOT_FOUND => ("not-found", "Not found", format!("no endpoint at {path}; see /docs for the API")),
-        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed", format!("{path} does not accept this method")),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "Payload too large", "the request body is too large".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type", "send the body as application/json".into()),
-        s if s.is_server_error() => ("internal", "Internal server error", "The server failed to handle this request; quote the request_id to support.".into()),
-        _ => ("bad-request", "Bad request", if text.is_empty() { "the request is invalid".into() } else { text }),
+        StatusCode::NOT_FOUND => (
+            "not-found",
+            "Not found",
+            format!("no endpoint at {path}; see /docs for the API"),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "Method not allowed",
+            format!("{path} does not accept this method"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "Payload too large",
+            "the request body is too large".into(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json".into(),
+        ),
+        s if s.is_server_error() => (
+            "internal",
+            "Internal server error",
+            "The server failed to handle this request; quote the request_id to support.".into(),
+        ),
+        _ => (
+            "bad-request",
+            "Bad request",
+            if text.is_empty() {
+                "the request is invalid".into()
+            } else {
+                text
+            },
+        ),
     }
 }

@@ -30,7 +30,10 @@ use crate::value::ColumnType;
 const ROW_CHANNEL_BATCHES: usize = 4;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/extract/{procedure}", get(extract_get).post(extract_post))
+    Router::new().route(
+        "/v1/extract/{procedure}",
+        get(extract_get).post(extract_post),
+    )
 }
 
 /// Query parameters of an extraction (the procedure's filters, e.g. `location_id=3`, come on top).
@@ -110,9 +113,17 @@ pub struct ExtractBody {
         (status = 502, description = "The practice database failed", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The estimate did not finish within the synchronous timeout", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn extract_get(State(state): State<AppState>, caller: Caller, Path(procedure): Path<String>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn extract_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(procedure): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let procedure = find(&state, &procedure)?;
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     run(&state, caller, procedure, &pairs).await
 }
 
@@ -132,20 +143,34 @@ pub async fn extract_get(State(state): State<AppState>, caller: Caller, Path(pro
         (status = 502, description = "The practice database failed", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The estimate did not finish within the synchronous timeout", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn extract_post(State(state): State<AppState>, caller: Caller, Path(procedure): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn extract_post(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(procedure): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let procedure = find(&state, &procedure)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json") || v.contains("+json"));
     if !is_json {
-        return Err(ApiError::field("content-type", "send the parameters as a JSON object with Content-Type: application/json"));
+        return Err(ApiError::field(
+            "content-type",
+            "send the parameters as a JSON object with Content-Type: application/json",
+        ));
     }
     let pairs = catalog::pairs_from_json(&body)?;
     run(&state, caller, procedure, &pairs).await
 }
 
-async fn run(state: &AppState, caller: Caller, procedure: &Procedure, pairs: &[(String, String)]) -> Result<Response, ApiError> {
+async fn run(
+    state: &AppState,
+    caller: Caller,
+    procedure: &Procedure,
+    pairs: &[(String, String)],
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let params = catalog::parse_params(procedure, pairs, state.config.max_limit)?;
     if params.mode == Mode::Job {
@@ -153,25 +178,52 @@ async fn run(state: &AppState, caller: Caller, procedure: &Procedure, pairs: &[(
             "mode=job: background jobs are not available on this server yet; use mode=sync or mode=auto".into(),
         ));
     }
-    let settings = SourceSettings { pool_size: state.config.source_pool_size, statement_timeout: state.config.sync_timeout() };
+    let settings = SourceSettings {
+        pool_size: state.config.source_pool_size,
+        statement_timeout: state.config.sync_timeout(),
+    };
     let customer_id = caller.customer.id.clone();
     let source = state
         .sources
-        .get_or_open(&customer_id, async { Ok(tenancy::source_url(&state.meta, &state.master, &customer_id).await?) }, settings)
+        .get_or_open(
+            &customer_id,
+            async { Ok(tenancy::source_url(&state.meta, &state.master, &customer_id).await?) },
+            settings,
+        )
         .await
-        .map_err(|e| ApiError::SourceUnavailable(format!("the practice database is not usable: {e:#}")))?;
+        .map_err(|e| {
+            ApiError::SourceUnavailable(format!("the practice database is not usable: {e:#}"))
+        })?;
     let plan = catalog::plan(procedure, &params, source.dialect);
     let deadline = tokio::time::Instant::now() + state.config.sync_timeout();
 
     let rows_estimated = tokio::time::timeout_at(deadline, source.count(&plan))
         .await
-        .map_err(|_| ApiError::Timeout(format!("estimating the rows took longer than {} s; narrow the date range", state.config.sync_timeout_seconds)))?
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "estimating the rows took longer than {} s; narrow the date range",
+                state.config.sync_timeout_seconds
+            ))
+        })?
         .map_err(source_error)?;
     let bytes_estimated = estimate_bytes(&plan, rows_estimated, params.format);
 
-    let file_name = export::file_name(&file_stem(procedure, &params), params.format, params.compression);
-    let entry_name = export::file_name(&file_stem(procedure, &params), params.format, Compression::None);
-    let spec = ExportSpec { format: params.format, compression: params.compression, columns: plan.columns.clone(), entry_name };
+    let file_name = export::file_name(
+        &file_stem(procedure, &params),
+        params.format,
+        params.compression,
+    );
+    let entry_name = export::file_name(
+        &file_stem(procedure, &params),
+        params.format,
+        Compression::None,
+    );
+    let spec = ExportSpec {
+        format: params.format,
+        compression: params.compression,
+        columns: plan.columns.clone(),
+        entry_name,
+    };
     let body = stream_body(source, plan, spec, deadline);
 
     tenancy::record(
@@ -197,12 +249,21 @@ async fn run(state: &AppState, caller: Caller, procedure: &Procedure, pairs: &[(
 
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(export::content_type(params.format, params.compression)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(export::content_type(params.format, params.compression)),
+    );
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    headers.insert("x-cipherstream-rows-estimated", HeaderValue::from(rows_estimated));
-    headers.insert("x-cipherstream-bytes-estimated", HeaderValue::from(bytes_estimated));
+    headers.insert(
+        "x-cipherstream-rows-estimated",
+        HeaderValue::from(rows_estimated),
+    );
+    headers.insert(
+        "x-cipherstream-bytes-estimated",
+        HeaderValue::from(bytes_estimated),
+    );
     headers.insert("x-cipherstream-mode", HeaderValue::from_static("sync"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
@@ -211,13 +272,21 @@ async fn run(state: &AppState, caller: Caller, procedure: &Procedure, pairs: &[(
 /// Source rows ─▶ encoder ─▶ HTTP body, all through bounded channels. Past the
 /// deadline the source query is dropped and the body ends in an error, so a
 /// client never takes a cut-off file for a complete one.
-fn stream_body(source: Arc<Source>, plan: Plan, spec: ExportSpec, deadline: tokio::time::Instant) -> Body {
+fn stream_body(
+    source: Arc<Source>,
+    plan: Plan,
+    spec: ExportSpec,
+    deadline: tokio::time::Instant,
+) -> Body {
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL_BATCHES);
     let cancel = CancellationToken::new();
     let progress = Arc::new(Progress::new());
     let chunks = export::spawn_pipeline(spec, rows_rx, progress, cancel.clone());
     tokio::spawn(async move {
-        if tokio::time::timeout_at(deadline, source.stream(&plan, &rows_tx)).await.is_err() {
+        if tokio::time::timeout_at(deadline, source.stream(&plan, &rows_tx))
+            .await
+            .is_err()
+        {
             tracing::warn!("synchronous extraction passed its time limit; stopping it");
             cancel.cancel();
         }
@@ -231,11 +300,20 @@ fn source_error(error: SourceError) -> ApiError {
 
 /// `appointments_2024-01-01_2024-12-31`, or just `appointments` without a range.
 fn file_stem(procedure: &Procedure, params: &ExtractParams) -> String {
-    let day = |t: &Option<String>, open: &str| t.as_deref().map(|t| t.chars().take(10).collect()).unwrap_or_else(|| open.to_string());
+    let day = |t: &Option<String>, open: &str| {
+        t.as_deref()
+            .map(|t| t.chars().take(10).collect())
+            .unwrap_or_else(|| open.to_string())
+    };
     if params.from_text.is_none() && params.to_text.is_none() {
         return procedure.name.clone();
     }
-    format!("{}_{}_{}", procedure.name, day(&params.from_text, "start"), day(&params.to_text, "latest"))
+    format!(
+        "{}_{}_{}",
+        procedure.name,
+        day(&params.from_text, "start"),
+        day(&params.to_text, "latest")
+    )
 }
 
 /// A rough uncompressed size: typical text widths per column type (plus key names for JSON).
@@ -261,6 +339,10 @@ pub fn estimate_bytes(plan: &Plan, rows: u64, format: OutputFormat) -> u64 {
         })
         .sum::<u64>()
         + 2;
-    let per_row = if format == OutputFormat::Parquet { per_row / 3 + 1 } else { per_row };
+    let per_row = if format == OutputFormat::Parquet {
+        per_row / 3 + 1
+    } else {
+        per_row
+    };
     rows.saturating_mul(per_row)
 }

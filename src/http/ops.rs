@@ -11,7 +11,9 @@ use super::error::ApiError;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/ready", get(ready))
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
 }
 
 /// Liveness and readiness answer.
@@ -28,7 +30,10 @@ pub struct HealthOut {
 /// The process is up.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive", body = HealthOut)))]
 pub async fn health() -> Json<HealthOut> {
-    Json(HealthOut { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+    Json(HealthOut {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 /// The metadata database answers, so requests can be served.
@@ -38,11 +43,24 @@ pub async fn health() -> Json<HealthOut> {
 ))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
     let up = state.meta.ping().await;
-    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(HealthOut { status: if up { "ok" } else { "unavailable" }.into(), version: env!("CARGO_PKG_VERSION").into() }))
+    let status = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(HealthOut {
+            status: if up { "ok" } else { "unavailable" }.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }),
+    )
 }
 
 /// Unknown paths.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("no endpoint at {}; the API is described at /openapi.json and /docs", uri.path()))
+    ApiError::NotFound(format!(
+        "no endpoint at {}; the API is described at /openapi.json and /docs",
+        uri.path()
+    ))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -28,26 +28,36 @@ impl Meta {
     /// Connects (creating a SQLite file if needed) without running migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Meta> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
             // SQLite serialises writers; a few connections are plenty and avoid lock storms.
             options = options.max_connections(4).after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
         } else {
             options = options.max_connections(16);
         }
-        let pool = options
-            .connect(url)
-            .await
-            .with_context(|| format!("connecting to the metadata database ({})", redact_url(url)))?;
+        let pool = options.connect(url).await.with_context(|| {
+            format!("connecting to the metadata database ({})", redact_url(url))
+        })?;
         if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.context("enabling WAL")?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .context("enabling WAL")?;
         }
         Ok(Meta { pool, backend })
     }
@@ -61,7 +71,10 @@ impl Meta {
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR.run(&self.pool).await.context("migrating the metadata database")
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("migrating the metadata database")
     }
 
     /// True when the database answers.
@@ -77,7 +90,9 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 
 /// Parses a stored time.
 pub fn parse_time(text: &str) -> anyhow::Result<DateTime<Utc>> {
-    Ok(DateTime::parse_from_rfc3339(text).with_context(|| format!("bad stored time {text:?}"))?.with_timezone(&Utc))
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("bad stored time {text:?}"))?
+        .with_timezone(&Utc))
 }
 
 /// The current time in its stored form.
@@ -103,7 +118,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("mysql://u:secret@h:3306/db"), "mysql://u:***@h:3306/db");
+        assert_eq!(
+            redact_url("mysql://u:secret@h:3306/db"),
+            "mysql://u:***@h:3306/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 

@@ -40,9 +40,16 @@ pub enum SourceError {
 impl SourceError {
     fn from_sqlx(error: sqlx::Error) -> SourceError {
         match &error {
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
             | sqlx::Error::Configuration(_) => SourceError::Connect(error.to_string()),
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "28000" || c == "28P01" || c == "1045" || c == "3D000" || c == "1049") => {
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c == "28000" || c == "28P01" || c == "1045" || c == "3D000" || c == "1049"
+                }) =>
+            {
                 SourceError::Connect(db.message().to_string())
             }
             sqlx::Error::Database(db) => SourceError::Query(db.message().to_string()),
@@ -75,17 +82,26 @@ impl Source {
     /// Creates a lazy pool: no connection is opened until the first query.
     pub fn open(url: &SecretString, settings: SourceSettings) -> anyhow::Result<Source> {
         let url = url.expose_secret();
-        let dialect = Dialect::from_url(url).context("source URL must start with sqlite:, mysql: or postgres:")?;
+        let dialect = Dialect::from_url(url)
+            .context("source URL must start with sqlite:, mysql: or postgres:")?;
         let acquire = Duration::from_secs(10);
         let timeout_ms = settings.statement_timeout.as_millis();
         let pool = match dialect {
             Dialect::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url).context("parsing the SQLite source URL")?.read_only(true);
-                Pool::Sqlite(SqlitePoolOptions::new().max_connections(settings.pool_size).acquire_timeout(acquire).connect_lazy_with(options))
+                let options = SqliteConnectOptions::from_str(url)
+                    .context("parsing the SQLite source URL")?
+                    .read_only(true);
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(settings.pool_size)
+                        .acquire_timeout(acquire)
+                        .connect_lazy_with(options),
+                )
             }
             Dialect::Mysql => {
                 let url = url.replacen("mariadb:", "mysql:", 1);
-                let options = MySqlConnectOptions::from_str(&url).context("parsing the MySQL source URL")?;
+                let options =
+                    MySqlConnectOptions::from_str(&url).context("parsing the MySQL source URL")?;
                 let secs = settings.statement_timeout.as_secs_f64();
                 Pool::Mysql(
                     MySqlPoolOptions::new()
@@ -93,10 +109,20 @@ impl Source {
                         .acquire_timeout(acquire)
                         .after_connect(move |conn, _| {
                             Box::pin(async move {
-                                sqlx::query("SET SESSION TRANSACTION READ ONLY").execute(&mut *conn).await?;
+                                sqlx::query("SET SESSION TRANSACTION READ ONLY")
+                                    .execute(&mut *conn)
+                                    .await?;
                                 // MariaDB and MySQL name the statement limit differently; set whichever exists.
-                                if sqlx::query(&format!("SET SESSION max_statement_time = {secs}")).execute(&mut *conn).await.is_err() {
-                                    sqlx::query(&format!("SET SESSION max_execution_time = {timeout_ms}")).execute(&mut *conn).await?;
+                                if sqlx::query(&format!("SET SESSION max_statement_time = {secs}"))
+                                    .execute(&mut *conn)
+                                    .await
+                                    .is_err()
+                                {
+                                    sqlx::query(&format!(
+                                        "SET SESSION max_execution_time = {timeout_ms}"
+                                    ))
+                                    .execute(&mut *conn)
+                                    .await?;
                                 }
                                 Ok(())
                             })
@@ -112,7 +138,12 @@ impl Source {
                         ("default_transaction_read_only", "on".to_string()),
                         ("statement_timeout", timeout_ms.to_string()),
                     ]);
-                Pool::Postgres(PgPoolOptions::new().max_connections(settings.pool_size).acquire_timeout(acquire).connect_lazy_with(options))
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(settings.pool_size)
+                        .acquire_timeout(acquire)
+                        .connect_lazy_with(options),
+                )
             }
         };
         Ok(Source { dialect, pool })
@@ -121,9 +152,29 @@ impl Source {
     /// The exact number of rows the plan yields (its LIMIT applied).
     pub async fn count(&self, plan: &Plan) -> Result<u64, SourceError> {
         let n: i64 = match &self.pool {
-            Pool::Sqlite(pool) => bind_all(sqlx::query_scalar(&plan.count_sql), &plan.binds, bind_sqlite).fetch_one(pool).await,
-            Pool::Mysql(pool) => bind_all(sqlx::query_scalar(&plan.count_sql), &plan.binds, bind_mysql).fetch_one(pool).await,
-            Pool::Postgres(pool) => bind_all(sqlx::query_scalar(&plan.count_sql), &plan.binds, bind_postgres).fetch_one(pool).await,
+            Pool::Sqlite(pool) => {
+                bind_all(
+                    sqlx::query_scalar(&plan.count_sql),
+                    &plan.binds,
+                    bind_sqlite,
+                )
+                .fetch_one(pool)
+                .await
+            }
+            Pool::Mysql(pool) => {
+                bind_all(sqlx::query_scalar(&plan.count_sql), &plan.binds, bind_mysql)
+                    .fetch_one(pool)
+                    .await
+            }
+            Pool::Postgres(pool) => {
+                bind_all(
+                    sqlx::query_scalar(&plan.count_sql),
+                    &plan.binds,
+                    bind_postgres,
+                )
+                .fetch_one(pool)
+                .await
+            }
         }
         .map_err(SourceError::from_sqlx)?;
         Ok(n.max(0) as u64)
@@ -160,7 +211,15 @@ async fn forward<R>(
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     while let Some(row) = rows.try_next().await.map_err(SourceError::from_sqlx)? {
         batch.push(decode(&row).map_err(|e| SourceError::Decode(format!("{e:#}")))?);
-        if batch.len() == BATCH_ROWS && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS)))).await.is_err() {
+        if batch.len() == BATCH_ROWS
+            && tx
+                .send(Ok(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(BATCH_ROWS),
+                )))
+                .await
+                .is_err()
+        {
             return Ok(());
         }
     }
@@ -175,19 +234,27 @@ trait Bindable<'q, DB: sqlx::Database>: Sized {
     fn bind_value<T: 'q + Send + sqlx::Encode<'q, DB> + sqlx::Type<DB>>(self, value: T) -> Self;
 }
 
-impl<'q, DB: sqlx::Database> Bindable<'q, DB> for sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>> {
+impl<'q, DB: sqlx::Database> Bindable<'q, DB>
+    for sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+{
     fn bind_value<T: 'q + Send + sqlx::Encode<'q, DB> + sqlx::Type<DB>>(self, value: T) -> Self {
         self.bind(value)
     }
 }
 
-impl<'q, DB: sqlx::Database, O> Bindable<'q, DB> for sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>> {
+impl<'q, DB: sqlx::Database, O> Bindable<'q, DB>
+    for sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+{
     fn bind_value<T: 'q + Send + sqlx::Encode<'q, DB> + sqlx::Type<DB>>(self, value: T) -> Self {
         self.bind(value)
     }
 }
 
-fn bind_all<'q, DB: sqlx::Database, Q: Bindable<'q, DB>>(query: Q, binds: &[BindValue], bind: fn(Q, &BindValue) -> Q) -> Q {
+fn bind_all<'q, DB: sqlx::Database, Q: Bindable<'q, DB>>(
+    query: Q,
+    binds: &[BindValue],
+    bind: fn(Q, &BindValue) -> Q,
+) -> Q {
     binds.iter().fold(query, bind)
 }
 

@@ -64,7 +64,10 @@ pub async fn create_customer(
 ) -> Result<(Customer, CreatedKey, String), TenancyError> {
     let name = input.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
-        return Err(TenancyError::Invalid { field: "name", message: "name must be 1-200 characters".into() });
+        return Err(TenancyError::Invalid {
+            field: "name",
+            message: "name must be 1-200 characters".into(),
+        });
     }
     let id = match input.id {
         Some(id) => id,
@@ -74,17 +77,24 @@ pub async fn create_customer(
     let Some(dialect) = Dialect::from_url(&input.source_url) else {
         return Err(TenancyError::Invalid {
             field: "source_url",
-            message: "source_url must start with sqlite://, mysql:// (MySQL/MariaDB) or postgres://".into(),
+            message:
+                "source_url must start with sqlite://, mysql:// (MySQL/MariaDB) or postgres://"
+                    .into(),
         });
     };
     if url::Url::parse(&input.source_url).is_err() && dialect != Dialect::Sqlite {
-        return Err(TenancyError::Invalid { field: "source_url", message: "source_url is not a valid URL".into() });
+        return Err(TenancyError::Invalid {
+            field: "source_url",
+            message: "source_url is not a valid URL".into(),
+        });
     }
     for cidr in &input.ip_allowlist {
         if !valid_cidr(cidr) {
             return Err(TenancyError::Invalid {
                 field: "ip_allowlist",
-                message: format!("{cidr:?} is not an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24)"),
+                message: format!(
+                    "{cidr:?} is not an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24)"
+                ),
             });
         }
     }
@@ -151,19 +161,27 @@ pub async fn get_customer(meta: &Meta, id: &str) -> Result<Option<Customer>, Ten
 
 /// Every customer, by id.
 pub async fn list_customers(meta: &Meta) -> Result<Vec<Customer>, TenancyError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM customers ORDER BY id")).fetch_all(&meta.pool).await?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM customers ORDER BY id"))
+        .fetch_all(&meta.pool)
+        .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// The decrypted source URL of a customer.
-pub async fn source_url(meta: &Meta, master: &MasterKey, id: &str) -> Result<SecretString, TenancyError> {
-    let wrapped: Option<String> = sqlx::query_scalar("SELECT source_url_wrapped FROM customers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&meta.pool)
-        .await?;
+pub async fn source_url(
+    meta: &Meta,
+    master: &MasterKey,
+    id: &str,
+) -> Result<SecretString, TenancyError> {
+    let wrapped: Option<String> =
+        sqlx::query_scalar("SELECT source_url_wrapped FROM customers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&meta.pool)
+            .await?;
     let wrapped = wrapped.ok_or_else(|| TenancyError::NoCustomer(id.to_string()))?;
     let bytes = master.unwrap(&wrapped)?;
-    let url = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("stored source URL is not UTF-8"))?;
+    let url =
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("stored source URL is not UTF-8"))?;
     Ok(SecretString::from(url))
 }
 
@@ -201,7 +219,9 @@ fn valid_cidr(text: &str) -> bool {
         Some((addr, prefix)) => (addr, Some(prefix)),
         None => (text, None),
     };
-    let Ok(ip) = addr.parse::<std::net::IpAddr>() else { return false };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
     let max = if ip.is_ipv4() { 32 } else { 128 };
     prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= max))
 }

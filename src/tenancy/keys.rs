@@ -34,7 +34,11 @@ pub struct CreatedKey {
     pub api_key: String,
 }
 
-pub(super) async fn insert_key(tx: &mut Transaction<'_, Any>, customer_id: &str, name: &str) -> Result<CreatedKey, TenancyError> {
+pub(super) async fn insert_key(
+    tx: &mut Transaction<'_, Any>,
+    customer_id: &str,
+    name: &str,
+) -> Result<CreatedKey, TenancyError> {
     let api_key = crypto::new_api_key();
     let info = ApiKeyInfo {
         id: format!("key_{}", crypto::random_hex(8)),
@@ -60,10 +64,17 @@ pub(super) async fn insert_key(tx: &mut Transaction<'_, Any>, customer_id: &str,
 }
 
 /// Adds a key to an existing customer.
-pub async fn create_key(meta: &Meta, customer_id: &str, name: Option<&str>) -> Result<CreatedKey, TenancyError> {
+pub async fn create_key(
+    meta: &Meta,
+    customer_id: &str,
+    name: Option<&str>,
+) -> Result<CreatedKey, TenancyError> {
     let name = name.unwrap_or("default").trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(TenancyError::Invalid { field: "name", message: "name must be 1-100 characters".into() });
+        return Err(TenancyError::Invalid {
+            field: "name",
+            message: "name must be 1-100 characters".into(),
+        });
     }
     if get_customer(meta, customer_id).await?.is_none() {
         return Err(TenancyError::NoCustomer(customer_id.to_string()));
@@ -113,7 +124,10 @@ pub async fn revoke_key(meta: &Meta, customer_id: &str, key_id: &str) -> Result<
 }
 
 /// The customer and key id behind an API key, if the key is valid (known, not revoked, not expired).
-pub async fn authenticate(meta: &Meta, api_key: &str) -> Result<Option<(Customer, String)>, TenancyError> {
+pub async fn authenticate(
+    meta: &Meta,
+    api_key: &str,
+) -> Result<Option<(Customer, String)>, TenancyError> {
     if !api_key.starts_with("cs_live_") || api_key.len() > 100 {
         return Ok(None);
     }
@@ -134,6 +148,8 @@ pub async fn authenticate(meta: &Meta, api_key: &str) -> Result<Option<(Customer
         .bind(&key_id)
         .execute(&meta.pool)
         .await?;
-    let customer = get_customer(meta, &customer_id).await?.ok_or(TenancyError::NoCustomer(customer_id))?;
+    let customer = get_customer(meta, &customer_id)
+        .await?
+        .ok_or(TenancyError::NoCustomer(customer_id))?;
     Ok(Some((customer, key_id)))
 }

@@ -5,7 +5,9 @@ mod customers;
 mod keys;
 
 pub use audit::{record, AuditEntry};
-pub use customers::{create_customer, get_customer, list_customers, source_url, Customer, NewCustomer};
+pub use customers::{
+    create_customer, get_customer, list_customers, source_url, Customer, NewCustomer,
+};
 pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, CreatedKey};
 
 /// Errors of the tenancy store that callers act on.
@@ -18,7 +20,10 @@ pub enum TenancyError {
     #[error("no API key {0:?} for this customer")]
     NoKey(String),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -34,7 +39,9 @@ impl From<TenancyError> for crate::http::error::ApiError {
         use crate::http::error::ApiError;
         match error {
             TenancyError::CustomerExists(_) => ApiError::Conflict(error.to_string()),
-            TenancyError::NoCustomer(_) | TenancyError::NoKey(_) => ApiError::NotFound(error.to_string()),
+            TenancyError::NoCustomer(_) | TenancyError::NoKey(_) => {
+                ApiError::NotFound(error.to_string())
+            }
             TenancyError::Invalid { field, message } => ApiError::field(field, message),
             TenancyError::Other(e) => ApiError::Internal(e),
         }
@@ -44,7 +51,9 @@ impl From<TenancyError> for crate::http::error::ApiError {
 /// Checks a customer id: a slug of 2–63 lower-case letters, digits and dashes.
 pub fn validate_customer_id(id: &str) -> Result<(), TenancyError> {
     let ok = (2..=63).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.starts_with('-')
         && !id.ends_with('-');
     if ok {

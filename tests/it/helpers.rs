@@ -17,12 +17,14 @@ pub const PATIENTS: u32 = 150;
 
 /// Base URL of the MariaDB server for tests (no database part).
 pub fn mysql_base() -> String {
-    std::env::var("CIPHERSTREAM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+    std::env::var("CIPHERSTREAM_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
 /// Base URL of the PostgreSQL server for tests (no database part).
 pub fn postgres_base() -> String {
-    std::env::var("CIPHERSTREAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("CIPHERSTREAM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn in_ci() -> bool {
@@ -39,15 +41,27 @@ pub fn unavailable(what: &str, error: impl std::fmt::Display) -> Option<String> 
 /// Creates (or recreates) a database on a server and returns its URL.
 pub async fn fresh_database(base: &str, name: &str) -> Result<String, String> {
     if base.starts_with("mysql") {
-        let mut conn = sqlx::MySqlConnection::connect(base).await.map_err(|e| e.to_string())?;
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        let mut conn = sqlx::MySqlConnection::connect(base)
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(&format!(
+            "DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .execute(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
-    } else {
-        let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.map_err(|e| e.to_string())?;
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await.map_err(|e| e.to_string())?;
-        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.map_err(|e| e.to_string())?;
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(format!("{base}/{name}"))
 }
@@ -84,12 +98,22 @@ pub fn practices() -> &'static Practices {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let as_of = chrono::Utc::now().date_naive();
                 let generate = |url: String| async move {
-                    demo::generate(GenerateOptions { target_url: url.clone(), patients: PATIENTS, seed: SEED, as_of })
-                        .await
-                        .map(|_| url)
-                        .map_err(|e| format!("{e:#}"))
+                    demo::generate(GenerateOptions {
+                        target_url: url.clone(),
+                        patients: PATIENTS,
+                        seed: SEED,
+                        as_of,
+                    })
+                    .await
+                    .map(|_| url)
+                    .map_err(|e| format!("{e:#}"))
                 };
-                let sqlite = generate(format!("sqlite://{}", dir.path().join("practice.db").display())).await.expect("sqlite practice");
+                let sqlite = generate(format!(
+                    "sqlite://{}",
+                    dir.path().join("practice.db").display()
+                ))
+                .await
+                .expect("sqlite practice");
                 let db = format!("cs_it_practice_{}", std::process::id());
                 let mysql = match fresh_database(&mysql_base(), &db).await {
                     Ok(url) => Some(generate(url).await.expect("mariadb practice")),
@@ -99,7 +123,12 @@ pub fn practices() -> &'static Practices {
                     Ok(url) => Some(generate(url).await.expect("postgres practice")),
                     Err(e) => unavailable("PostgreSQL", e),
                 };
-                Practices { sqlite, mysql, postgres, _dir: dir }
+                Practices {
+                    sqlite,
+                    mysql,
+                    postgres,
+                    _dir: dir,
+                }
             })
         })
         .join()
@@ -132,11 +161,16 @@ impl Drop for TestApp {
 impl TestApp {
     /// Starts a server on SQLite metadata.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(MetaBackend::Sqlite, |_| {}).await.expect("sqlite metadata is always available")
+        Self::spawn_with(MetaBackend::Sqlite, |_| {})
+            .await
+            .expect("sqlite metadata is always available")
     }
 
     /// Starts a server on the given metadata backend (None when PostgreSQL is unavailable outside CI).
-    pub async fn spawn_with(backend: MetaBackend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    pub async fn spawn_with(
+        backend: MetaBackend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
         let metadata_url = match backend {
             MetaBackend::Sqlite => None,
@@ -190,19 +224,38 @@ impl TestApp {
 
     /// GET with an API key.
     pub async fn get(&self, key: &str, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(key).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
     }
 }
 
 /// Asserts a problem+json answer with `status` and returns its body.
 pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status(), status, "{:?}", response.url().path());
-    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_string();
-    assert!(content_type.starts_with("application/problem+json"), "content type {content_type}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], status);
     assert!(body["type"].as_str().unwrap().starts_with("https://"));
     assert!(body["title"].is_string() && body["detail"].is_string());
-    assert!(body["request_id"].as_str().is_some_and(|id| id.starts_with("req_")), "{body}");
+    assert!(
+        body["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("req_")),
+        "{body}"
+    );
     body
 }
