@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 /// Query parameters of an extraction (the procedure's filters, e.g. `location_id=3`, come on top).
 #[derive(Deserialize, IntoParams, ToSchema)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct ExtractQuery {
     /// Start of the range, inclusive: `YYYY-MM-DD` or RFC 3339.
     #[param(example = "2024-01-01")]
@@ -69,7 +69,7 @@ pub struct ExtractQuery {
 
 /// The JSON body of `POST /v1/extract/{procedure}`: the same fields as the query string.
 #[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct ExtractBody {
     #[schema(example = "2024-01-01")]
     from_date: Option<String>,
@@ -295,7 +295,12 @@ fn stream_body(
 }
 
 fn source_error(error: SourceError) -> ApiError {
-    ApiError::SourceUnavailable(error.to_string())
+    match error {
+        SourceError::Timeout(_) => {
+            ApiError::Timeout(format!("{error}; narrow the date range or add filters"))
+        }
+        other => ApiError::SourceUnavailable(other.to_string()),
+    }
 }
 
 /// `appointments_2024-01-01_2024-12-31`, or just `appointments` without a range.

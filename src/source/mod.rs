@@ -32,6 +32,9 @@ pub enum SourceError {
     /// The database rejected or aborted the statement.
     #[error("the practice database failed the query: {0}")]
     Query(String),
+    /// The database stopped the statement at its time limit.
+    #[error("the practice database stopped the query at the time limit: {0}")]
+    Timeout(String),
     /// A row could not be read as its declared type (a catalog/schema mismatch).
     #[error("{0}")]
     Decode(String),
@@ -51,6 +54,14 @@ impl SourceError {
                 }) =>
             {
                 SourceError::Connect(db.message().to_string())
+            }
+            // PostgreSQL 57014 (statement_timeout), MariaDB 1969 (max_statement_time), MySQL 3024.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c == "57014" || c == "1969" || c == "3024" || c == "70100"
+                }) =>
+            {
+                SourceError::Timeout(db.message().to_string())
             }
             sqlx::Error::Database(db) => SourceError::Query(db.message().to_string()),
             _ => SourceError::Query(error.to_string()),

@@ -4,5 +4,6 @@
 mod api;
 mod bad_input;
 mod cli;
+mod custom_catalog;
 mod extraction;
 mod helpers;
