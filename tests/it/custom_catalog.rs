@@ -125,3 +125,58 @@ async fn slow_extractions_stop_at_the_synchronous_timeout() {
         "stopped at the limit, not after the query"
     );
 }
+
+/// A procedure that reports how the server's own source sessions are set up.
+const SESSION_CHECK: &str = r#"
+name = "session_check"
+category = "practice_setup"
+title = "Session check"
+description = "Reports whether the source session is read-only."
+from = "locations l"
+order_by = "l.id"
+
+[[date_modifiers]]
+name = "Created"
+expr = "l.created_at"
+type = "timestamp"
+description = "c"
+
+[[date_modifiers]]
+name = "Modified"
+expr = "l.updated_at"
+type = "timestamp"
+description = "m"
+
+[[columns]]
+name = "read_only"
+expr = "1"
+expr_mysql = "@@session.tx_read_only"
+expr_postgres = "current_setting('transaction_read_only')"
+type = "string"
+nullable = false
+description = "The session's read-only flag"
+"#;
+
+#[tokio::test]
+async fn source_sessions_are_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("session_check.toml"), SESSION_CHECK).unwrap();
+    let catalog_dir = dir.path().to_path_buf();
+    let app = TestApp::spawn_with(MetaBackend::Sqlite, |c| c.catalog_dir = Some(catalog_dir))
+        .await
+        .unwrap();
+    let sources = [
+        ("mariadb", practices().mysql.clone(), "1"),
+        ("postgres", practices().postgres.clone(), "on"),
+    ];
+    for (label, url, expected) in sources {
+        let Some(url) = url else { continue };
+        let (key, _) = app.create_customer(&format!("ro-{label}"), &url).await;
+        let response = app
+            .get(&key, "/v1/extract/session_check?limit=1&format=csv")
+            .await;
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert_eq!(text.lines().nth(1), Some(expected), "{label}: {text}");
+    }
+}
