@@ -24,88 +24,87 @@ enum Native {
     DateTime(NaiveDateTime),
 }
 
-pub fn sqlite_row(row: &sqlx::sqlite::SqliteRow, columns: &[ColumnSpec]) -> anyhow::Result<Row> {
+/// Decodes every column of `row`: `native` reads a non-NULL cell given the driver's
+/// type name, then the value is coerced to the column's declared type.
+fn decode_row<R>(
+    row: &R,
+    columns: &[ColumnSpec],
+    native: impl Fn(&R, usize, &str) -> anyhow::Result<Native>,
+) -> anyhow::Result<Row>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+{
     let mut out = Vec::with_capacity(columns.len());
     for (i, spec) in columns.iter().enumerate() {
         let raw = row.try_get_raw(i)?;
-        let native = if raw.is_null() {
+        let value = if raw.is_null() {
             Native::Null
         } else {
-            match raw.type_info().name() {
-                "INTEGER" => Native::Int(row.try_get_unchecked(i)?),
-                "REAL" => Native::Float(row.try_get_unchecked(i)?),
-                "BLOB" => Native::Text(
-                    String::from_utf8_lossy(&row.try_get_unchecked::<Vec<u8>, _>(i)?).into_owned(),
-                ),
-                _ => Native::Text(row.try_get_unchecked(i)?),
-            }
+            let type_info = raw.type_info();
+            native(row, i, type_info.name())?
         };
-        out.push(coerce(native, spec)?);
+        out.push(coerce(value, spec)?);
     }
     Ok(out)
+}
+
+pub fn sqlite_row(row: &sqlx::sqlite::SqliteRow, columns: &[ColumnSpec]) -> anyhow::Result<Row> {
+    // SQLite types values, not columns: the name is the value's storage class.
+    decode_row(row, columns, |row, i, name| {
+        Ok(match name {
+            "INTEGER" => Native::Int(row.try_get_unchecked(i)?),
+            "REAL" => Native::Float(row.try_get_unchecked(i)?),
+            "BLOB" => Native::Text(
+                String::from_utf8_lossy(&row.try_get_unchecked::<Vec<u8>, _>(i)?).into_owned(),
+            ),
+            _ => Native::Text(row.try_get_unchecked(i)?),
+        })
+    })
 }
 
 pub fn mysql_row(row: &sqlx::mysql::MySqlRow, columns: &[ColumnSpec]) -> anyhow::Result<Row> {
-    let mut out = Vec::with_capacity(columns.len());
-    for (i, spec) in columns.iter().enumerate() {
-        let raw = row.try_get_raw(i)?;
-        let native = if raw.is_null() {
-            Native::Null
-        } else {
-            let name = raw.type_info().name().to_string();
-            match name.as_str() {
-                "BOOLEAN" => Native::Bool(row.try_get(i)?),
-                n if n.ends_with("UNSIGNED") => {
-                    let v: u64 = row.try_get(i)?;
-                    Native::Int(i64::try_from(v).context("unsigned value out of range")?)
-                }
-                "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
-                    Native::Int(row.try_get(i)?)
-                }
-                "DECIMAL" => Native::Dec(row.try_get(i)?),
-                "FLOAT" | "DOUBLE" => Native::Float(row.try_get(i)?),
-                "DATE" => Native::Date(row.try_get(i)?),
-                "DATETIME" | "TIMESTAMP" => Native::DateTime(row.try_get(i)?),
-                "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
-                    Native::Text(
-                        String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i)?).into_owned(),
-                    )
-                }
-                _ => Native::Text(row.try_get(i)?),
+    decode_row(row, columns, |row, i, name| {
+        Ok(match name {
+            "BOOLEAN" => Native::Bool(row.try_get(i)?),
+            n if n.ends_with("UNSIGNED") => {
+                let v: u64 = row.try_get(i)?;
+                Native::Int(i64::try_from(v).context("unsigned value out of range")?)
             }
-        };
-        out.push(coerce(native, spec)?);
-    }
-    Ok(out)
+            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+                Native::Int(row.try_get(i)?)
+            }
+            "DECIMAL" => Native::Dec(row.try_get(i)?),
+            "FLOAT" | "DOUBLE" => Native::Float(row.try_get(i)?),
+            "DATE" => Native::Date(row.try_get(i)?),
+            "DATETIME" | "TIMESTAMP" => Native::DateTime(row.try_get(i)?),
+            "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+                Native::Text(String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i)?).into_owned())
+            }
+            _ => Native::Text(row.try_get(i)?),
+        })
+    })
 }
 
 pub fn postgres_row(row: &sqlx::postgres::PgRow, columns: &[ColumnSpec]) -> anyhow::Result<Row> {
-    let mut out = Vec::with_capacity(columns.len());
-    for (i, spec) in columns.iter().enumerate() {
-        let raw = row.try_get_raw(i)?;
-        let native = if raw.is_null() {
-            Native::Null
-        } else {
-            match raw.type_info().name() {
-                "INT2" => Native::Int(row.try_get::<i16, _>(i)?.into()),
-                "INT4" => Native::Int(row.try_get::<i32, _>(i)?.into()),
-                "INT8" => Native::Int(row.try_get(i)?),
-                "NUMERIC" => Native::Dec(row.try_get(i)?),
-                "FLOAT4" => Native::Float(row.try_get::<f32, _>(i)?.into()),
-                "FLOAT8" => Native::Float(row.try_get(i)?),
-                "BOOL" => Native::Bool(row.try_get(i)?),
-                "DATE" => Native::Date(row.try_get(i)?),
-                "TIMESTAMP" => Native::DateTime(row.try_get(i)?),
-                "TIMESTAMPTZ" => Native::DateTime(
-                    row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)?
-                        .naive_utc(),
-                ),
-                _ => Native::Text(row.try_get(i)?),
-            }
-        };
-        out.push(coerce(native, spec)?);
-    }
-    Ok(out)
+    decode_row(row, columns, |row, i, name| {
+        Ok(match name {
+            "INT2" => Native::Int(row.try_get::<i16, _>(i)?.into()),
+            "INT4" => Native::Int(row.try_get::<i32, _>(i)?.into()),
+            "INT8" => Native::Int(row.try_get(i)?),
+            "NUMERIC" => Native::Dec(row.try_get(i)?),
+            "FLOAT4" => Native::Float(row.try_get::<f32, _>(i)?.into()),
+            "FLOAT8" => Native::Float(row.try_get(i)?),
+            "BOOL" => Native::Bool(row.try_get(i)?),
+            "DATE" => Native::Date(row.try_get(i)?),
+            "TIMESTAMP" => Native::DateTime(row.try_get(i)?),
+            "TIMESTAMPTZ" => Native::DateTime(
+                row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)?
+                    .naive_utc(),
+            ),
+            _ => Native::Text(row.try_get(i)?),
+        })
+    })
 }
 
 fn coerce(native: Native, spec: &ColumnSpec) -> anyhow::Result<Value> {
