@@ -6,14 +6,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::crypto::MasterKey;
 use crate::http::{self, AppState};
+use crate::jobs;
 use crate::meta::Meta;
 use crate::source::Sources;
+use crate::storage::Storage;
 
 /// A bound, ready-to-serve application.
 pub struct Application {
@@ -25,12 +28,11 @@ impl Application {
     /// Opens the metadata database (migrating it), loads the master key and the
     /// catalog, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-        let state = build_state(config).await?;
-        let listener = TcpListener::bind(state.config.bind)
+        let listener = TcpListener::bind(config.bind)
             .await
-            .with_context(|| format!("binding {}", state.config.bind))?;
+            .with_context(|| format!("binding {}", config.bind))?;
+        let public_base = config.public_base(listener.local_addr()?);
+        let state = build_state(config, public_base).await?;
         Ok(Application { listener, state })
     }
 
@@ -44,18 +46,39 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` fires, then finishes in-flight requests.
+    /// Serves (and, in roles `worker` and `all`, runs job workers) until `shutdown`
+    /// fires, then finishes in-flight requests and hands running jobs back to the queue.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("serving HTTP")
+        let role = self.state.config.role;
+        let workers = match role {
+            Role::Api => Vec::new(),
+            Role::Worker | Role::All => jobs::spawn_workers(
+                self.state.clone(),
+                self.state.config.job_settings(),
+                shutdown.clone(),
+            ),
+        };
+        let served = if role == Role::Worker {
+            shutdown.cancelled().await;
+            Ok(())
+        } else {
+            let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+            let stop = shutdown.clone();
+            axum::serve(self.listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .context("serving HTTP")
+        };
+        shutdown.cancel();
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served
     }
 }
 
 /// The state every role shares, without binding anything.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build_state(config: Config, public_base: String) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let master = match &config.master_key {
@@ -67,12 +90,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         None => Catalog::builtin()?,
     };
     let meta = Meta::open(&config.metadata_url()).await?;
+    let storage = Storage::local(
+        config.data_dir.join("files"),
+        master.derive("download-urls"),
+    )?;
     Ok(AppState {
+        sync_slots: Arc::new(Semaphore::new(config.max_concurrent_sync)),
         config: Arc::new(config),
         meta,
         master: Arc::new(master),
         catalog: Arc::new(catalog),
         sources: Arc::new(Sources::default()),
+        storage: Arc::new(storage),
+        public_base: public_base.into(),
     })
 }
 

@@ -49,6 +49,16 @@ pub enum Command {
     Key(KeyCommand),
     /// Create or update the metadata database schema, then exit.
     Migrate,
+    /// Decrypt a downloaded job file (CSE1 format) with the customer's data key.
+    Decrypt {
+        /// The base64 data key (shown at customer creation); or set CIPHERSTREAM_DATA_KEY.
+        #[arg(long, env = "CIPHERSTREAM_DATA_KEY", hide_env_values = true)]
+        key: String,
+        /// The encrypted file (`….cse`).
+        input: PathBuf,
+        /// Where to write the decrypted file.
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +220,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Decrypt { key, input, output } => {
+            use std::io::IsTerminal;
+            let bytes =
+                crypto::cse1::decrypt_file(&key, &input, &output, std::io::stderr().is_terminal())?;
+            eprintln!("decrypted {bytes} bytes into {}", output.display());
+            Ok(())
+        }
         Command::Migrate => {
             open_meta(&config).await?;
             println!("metadata database is up to date");
@@ -229,12 +246,6 @@ async fn open_meta(config: &Config) -> anyhow::Result<(Meta, MasterKey)> {
 }
 
 async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
-    // Background jobs (the worker's duties) are not part of this release; a worker-only
-    // process would sit idle, so say so instead of starting one.
-    anyhow::ensure!(
-        config.role != Role::Worker,
-        "role 'worker' has nothing to run yet: background jobs are not enabled in this release; use --role api or all"
-    );
     let app = Application::build(config).await?;
     let addr = app.local_addr()?;
     let base = app

@@ -56,8 +56,28 @@ pub struct Config {
     pub source_pool_size: u32,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
-    /// Public base URL used in printed links (defaults to `http://{bind}`).
+    /// Public base URL used in printed links and download URLs (defaults to `http://{bind}`).
     pub public_url: Option<String>,
+    /// Synchronous extractions allowed at once; past it `mode=auto` makes a job.
+    pub max_concurrent_sync: usize,
+    /// Job workers in this process (roles `worker` and `all`).
+    pub job_workers: usize,
+    /// Jobs of one customer running at once.
+    pub job_per_customer_cap: i64,
+    /// A running job's lease, in seconds; renewed while it runs, requeued when it lapses.
+    pub job_lease_seconds: u64,
+    /// Automatic retries of a job after transient failures.
+    pub job_max_retries: i64,
+    /// First retry delay in seconds; doubles with every retry.
+    pub job_retry_backoff_seconds: f64,
+    /// A job running longer is cancelled ("cancelled by system timeout").
+    pub job_max_runtime_seconds: u64,
+    /// How long job files are kept after completion, in seconds.
+    pub file_retention_seconds: u64,
+    /// Lifetime of a presigned download URL, in seconds.
+    pub download_url_ttl_seconds: u64,
+    /// How often idle workers look for queued jobs, in milliseconds.
+    pub job_poll_interval_ms: u64,
 }
 
 /// How log lines are written.
@@ -86,6 +106,16 @@ impl Default for Config {
             source_pool_size: 8,
             log_format: LogFormat::Text,
             public_url: None,
+            max_concurrent_sync: 8,
+            job_workers: 2,
+            job_per_customer_cap: 2,
+            job_lease_seconds: 30,
+            job_max_retries: 3,
+            job_retry_backoff_seconds: 5.0,
+            job_max_runtime_seconds: 3600,
+            file_retention_seconds: 12 * 3600,
+            download_url_ttl_seconds: 12 * 3600,
+            job_poll_interval_ms: 500,
         }
     }
 }
@@ -119,7 +149,13 @@ impl Config {
             None => figment = figment.merge(Toml::file("cipherstream.toml")),
         }
         let config: Config = figment
-            .merge(Env::prefixed("CIPHERSTREAM_").split("__"))
+            // Variables of the same prefix that are not settings: the log filter, the
+            // decrypt command's key and the test suite's database URLs.
+            .merge(
+                Env::prefixed("CIPHERSTREAM_")
+                    .ignore(&["log", "data_key", "test_mysql_url", "test_postgres_url"])
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("reading configuration")?;
@@ -159,6 +195,30 @@ impl Config {
                 self.data_dir.join("metadata.db").display()
             ),
         }
+    }
+
+    /// Worker behaviour.
+    pub fn job_settings(&self) -> crate::jobs::JobSettings {
+        crate::jobs::JobSettings {
+            workers: self.job_workers,
+            per_customer_cap: self.job_per_customer_cap,
+            lease: Duration::from_secs(self.job_lease_seconds),
+            max_retries: self.job_max_retries,
+            retry_backoff: Duration::from_secs_f64(self.job_retry_backoff_seconds),
+            max_runtime: Duration::from_secs(self.job_max_runtime_seconds),
+            retention: Duration::from_secs(self.file_retention_seconds),
+            poll_interval: Duration::from_millis(self.job_poll_interval_ms),
+            progress_interval: Duration::from_millis(500),
+        }
+    }
+
+    /// The base of URLs handed to clients.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string()
     }
 
     /// The synchronous extraction time limit.

@@ -10,8 +10,10 @@ pub mod demo;
 pub mod dialect;
 pub mod export;
 pub mod http;
+pub mod jobs;
 pub mod meta;
 pub mod source;
+pub mod storage;
 pub mod tenancy;
 pub mod value;
 

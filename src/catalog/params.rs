@@ -61,6 +61,20 @@ impl DateBound {
         }
     }
 
+    /// The UTC instants this bound covers: a whole day, or one instant.
+    pub fn utc_span(self) -> (DateTime<Utc>, DateTime<Utc>) {
+        match self {
+            DateBound::Day(d) => {
+                let start = d.and_time(NaiveTime::MIN).and_utc();
+                (
+                    start,
+                    start + chrono::Duration::days(1) - chrono::Duration::milliseconds(1),
+                )
+            }
+            DateBound::Instant(t) => (t.with_timezone(&Utc), t.with_timezone(&Utc)),
+        }
+    }
+
     fn text(self) -> String {
         match self {
             DateBound::Day(d) => d.to_string(),

@@ -11,6 +11,8 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 
+pub mod cse1;
+
 /// File name of the generated master key inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
 
@@ -51,6 +53,16 @@ impl MasterKey {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
         B64.encode(out)
+    }
+
+    /// A 32-byte key for one purpose (e.g. `"download-urls"`), derived with HMAC-SHA256
+    /// so that no two uses share key material.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Decrypts what [`MasterKey::wrap`] produced.

@@ -74,7 +74,7 @@ impl Chart<'_> {
         let mut pending: Option<Vec<crate::value::Value>> = None;
         let mut outcome = Outcome::NotBooked;
         for attempt in 0..4 {
-            if booked_at >= now {
+            if booked_at >= now || self.death.is_some_and(|d| wanted >= d) {
                 break;
             }
             let earliest = if emergency {

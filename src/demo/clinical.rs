@@ -47,7 +47,7 @@ pub(crate) struct Line {
     pub plan_item: Option<(usize, usize)>,
 }
 
-fn line(item: &str, qty: i64) -> Line {
+pub(crate) fn line(item: &str, qty: i64) -> Line {
     Line {
         item: ix(item),
         tooth: None,
@@ -57,7 +57,7 @@ fn line(item: &str, qty: i64) -> Line {
     }
 }
 
-fn on_tooth(item: &str, tooth: u8, surface: Option<String>) -> Line {
+pub(crate) fn on_tooth(item: &str, tooth: u8, surface: Option<String>) -> Line {
     Line {
         item: ix(item),
         tooth: Some(tooth),
@@ -80,8 +80,8 @@ fn surfaces(rng: &mut impl Rng, anterior: bool) -> String {
     let n = *rng.weighted(&[(1usize, 25), (2, 40), (3, 25), (4, 7), (5, 3)]);
     let order: &[u8] = if anterior { b"MDIBL" } else { b"MODBL" };
     let mut picked: Vec<u8> = match (anterior, n) {
-        (false, 1) => vec![*rng.pick(&[b'O', b'O', b'O', b'B', b'L'])],
-        (false, 2) => vec![b'O', *rng.pick(&[b'M', b'D'])],
+        (false, 1) => vec![*rng.pick(b"OOOBL")],
+        (false, 2) => vec![b'O', *rng.pick(b"MD")],
         (false, 3) => vec![b'M', b'O', b'D'],
         _ => order.to_vec(),
     };
@@ -104,7 +104,7 @@ impl Chart<'_> {
         self.p.age_on(date) < 16
     }
 
-    fn specialist(&self, s: Specialty) -> Option<usize> {
+    pub(crate) fn specialist(&self, s: Specialty) -> Option<usize> {
         let loc = &self.w.locations[self.p.location];
         loc.specialists
             .iter()
@@ -364,68 +364,5 @@ impl Chart<'_> {
             },
             follow_up,
         )
-    }
-
-    /// The plan to finish a root canal started in an emergency.
-    pub(crate) fn root_canal_plan(
-        &mut self,
-        date: NaiveDate,
-        created: chrono::NaiveDateTime,
-        tooth: u8,
-    ) -> usize {
-        let d = self.p.dentist;
-        let items = vec![
-            on_tooth("415", tooth, None),
-            on_tooth("417", tooth, None),
-            on_tooth("631", tooth, None),
-            on_tooth("613", tooth, None),
-        ];
-        let visits = vec![
-            (AT_ROOT_CANAL, d, 60, vec![0]),
-            (AT_ROOT_CANAL, d, 60, vec![1]),
-            (AT_CROWN_PREP, d, 90, vec![2]),
-            (AT_CROWN_FIT, d, 30, vec![3]),
-        ];
-        self.add_plan(
-            date,
-            created,
-            format!("Root canal therapy and crown {tooth}"),
-            items,
-            visits,
-        )
-    }
-
-    /// An orthodontic course: consultation, banding, adjustments every six to eight
-    /// weeks, then retainers. Only where an orthodontist works at the location.
-    pub(crate) fn ortho_plan(
-        &mut self,
-        date: NaiveDate,
-        created: chrono::NaiveDateTime,
-    ) -> Option<usize> {
-        let ortho = self.specialist(Specialty::Orthodontist)?;
-        let mut visits = vec![
-            (AT_CONSULT, ortho, 30, vec![0, 1, 2]),
-            (AT_ORTHO, ortho, 60, vec![3]),
-        ];
-        let reviews = self.rng.between(10, 16) as usize;
-        let mut items = vec![
-            line("015", 1),
-            line("072", 1),
-            line("071", 2),
-            line("831", 2),
-        ];
-        for _ in 0..reviews {
-            items.push(line("871", 1));
-            visits.push((AT_ORTHO, ortho, 15, vec![items.len() - 1]));
-        }
-        items.push(line("811", 2));
-        visits.push((AT_ORTHO, ortho, 45, vec![items.len() - 1]));
-        Some(self.add_plan(
-            date,
-            created,
-            "Orthodontic treatment – fixed appliances".to_string(),
-            items,
-            visits,
-        ))
     }
 }

@@ -226,7 +226,7 @@ fn month_expenses(rng: &mut ChaCha8Rng, w: &Practice, l: usize, m: &Month) -> Ve
         format!("Electricity {label}"),
         "direct_debit",
     );
-    if month.month() % 3 == 0 {
+    if month.month().is_multiple_of(3) {
         add(
             UTILITIES,
             water_authority(loc.state),

@@ -124,7 +124,7 @@ pub(crate) fn abn_is_valid(abn: &str) -> bool {
         .enumerate()
         .map(|(i, d)| if i == 0 { d - 1 } else { *d } * WEIGHTS[i])
         .sum();
-    sum % 89 == 0
+    sum.is_multiple_of(89)
 }
 
 /// A valid ABN formatted `12 345 678 901`.

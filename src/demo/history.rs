@@ -72,6 +72,8 @@ pub(crate) struct Chart<'a> {
     recall: Option<Recall>,
     last_visit: Option<NaiveDateTime>,
     has_future: bool,
+    /// For patients who die before `as_of`: nothing is booked from this day on.
+    pub death: Option<NaiveDate>,
 }
 
 /// Writes patient `id` and their whole history.
@@ -92,6 +94,7 @@ pub(crate) fn simulate(w: &Practice, sh: &mut Shared, out: &mut Out, id: i64) {
         recall: None,
         last_visit: None,
         has_future: false,
+        death: None,
     };
     chart.live();
     chart.finish();
@@ -114,10 +117,11 @@ impl Chart<'_> {
             Engagement::Irregular => (0.08, 120, 0.2),
             Engagement::OneOff => (0.4, 240, 0.05),
         };
-        let death = self.p.deceased.then(|| {
+        self.death = self.p.deceased.then(|| {
             let span = (self.w.as_of - self.p.joined.date()).num_days();
             self.p.joined.date() + Duration::days(self.rng.between(span / 3, span.max(2) - 1))
         });
+        let death = self.death;
         let mut wanted = self.p.joined.date() + Duration::days(self.rng.between(1, 14));
         let mut booked_at = self.p.joined;
         let mut first = true;

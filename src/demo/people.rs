@@ -108,7 +108,7 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
     let (lo, hi) = *rng.weighted(AGE_BANDS);
     let age = rng.between(lo, hi);
     let dob = join_date - Duration::days(age * 365 + rng.between(0, 364));
-    let age_now = ((w.as_of - dob).num_days() / 365) as i64;
+    let age_now = (w.as_of - dob).num_days() / 365;
     let r = rng.gen_range(0..1000);
     let (female, gender) = match r {
         0..=509 => (true, "female"),
@@ -171,7 +171,7 @@ pub(crate) fn new_patient(w: &Practice, id: i64, rng: &mut ChaCha8Rng) -> Patien
     };
 
     let fund = rng
-        .chance(if age >= 18 && age < 30 { 0.45 } else { 0.58 })
+        .chance(if (18..30).contains(&age) { 0.45 } else { 0.58 })
         .then(|| {
             let weights: Vec<u32> = refdata::FUNDS
                 .iter()

@@ -4,9 +4,12 @@
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::Rng;
 
-use super::clinical::Line;
+use super::clinical::{
+    line, on_tooth, Line, AT_CONSULT, AT_CROWN_FIT, AT_CROWN_PREP, AT_ORTHO, AT_ROOT_CANAL,
+};
 use super::fake::Dice;
 use super::history::{next, Chart};
+use super::practice::Specialty;
 use super::refdata::ITEMS;
 use super::tables::*;
 
@@ -163,5 +166,71 @@ impl Chart<'_> {
                 );
             }
         }
+    }
+}
+
+/// Plans that do not come from `diagnose`.
+impl Chart<'_> {
+    /// The plan to finish a root canal started in an emergency.
+    pub(crate) fn root_canal_plan(
+        &mut self,
+        date: NaiveDate,
+        created: chrono::NaiveDateTime,
+        tooth: u8,
+    ) -> usize {
+        let d = self.p.dentist;
+        let items = vec![
+            on_tooth("415", tooth, None),
+            on_tooth("417", tooth, None),
+            on_tooth("631", tooth, None),
+            on_tooth("613", tooth, None),
+        ];
+        let visits = vec![
+            (AT_ROOT_CANAL, d, 60, vec![0]),
+            (AT_ROOT_CANAL, d, 60, vec![1]),
+            (AT_CROWN_PREP, d, 90, vec![2]),
+            (AT_CROWN_FIT, d, 30, vec![3]),
+        ];
+        self.add_plan(
+            date,
+            created,
+            format!("Root canal therapy and crown {tooth}"),
+            items,
+            visits,
+        )
+    }
+
+    /// An orthodontic course: consultation, banding, adjustments every six to eight
+    /// weeks, then retainers. Only where an orthodontist works at the location.
+    pub(crate) fn ortho_plan(
+        &mut self,
+        date: NaiveDate,
+        created: chrono::NaiveDateTime,
+    ) -> Option<usize> {
+        let ortho = self.specialist(Specialty::Orthodontist)?;
+        let mut visits = vec![
+            (AT_CONSULT, ortho, 30, vec![0, 1, 2]),
+            (AT_ORTHO, ortho, 60, vec![3]),
+        ];
+        let reviews = self.rng.between(10, 16) as usize;
+        let mut items = vec![
+            line("015", 1),
+            line("072", 1),
+            line("071", 2),
+            line("831", 2),
+        ];
+        for _ in 0..reviews {
+            items.push(line("871", 1));
+            visits.push((AT_ORTHO, ortho, 15, vec![items.len() - 1]));
+        }
+        items.push(line("811", 2));
+        visits.push((AT_ORTHO, ortho, 45, vec![items.len() - 1]));
+        Some(self.add_plan(
+            date,
+            created,
+            "Orthodontic treatment – fixed appliances".to_string(),
+            items,
+            visits,
+        ))
     }
 }

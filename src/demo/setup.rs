@@ -339,15 +339,15 @@ fn write_users(
     };
     add(out, rng, refdata::ROLE_ADMIN, 0, None, true);
     add(out, rng, refdata::ROLE_ACCOUNTS, 0, None, true);
-    for loc in 0..locations.len() {
-        locations[loc].manager = add(out, rng, refdata::ROLE_MANAGER, loc, None, true);
-        let staffed = locations[loc].dentists.len() + locations[loc].hygienists.len();
+    for (loc, site) in locations.iter_mut().enumerate() {
+        site.manager = add(out, rng, refdata::ROLE_MANAGER, loc, None, true);
+        let staffed = site.dentists.len() + site.hygienists.len();
         for _ in 0..(staffed / 2).max(2) {
             let id = add(out, rng, refdata::ROLE_RECEPTION, loc, None, true);
-            locations[loc].receptionists.push(id);
+            site.receptionists.push(id);
         }
         add(out, rng, refdata::ROLE_RECEPTION, loc, None, false);
-        for _ in 0..locations[loc].dentists.len() {
+        for _ in 0..site.dentists.len() {
             add(out, rng, refdata::ROLE_ASSISTANT, loc, None, true);
         }
     }

@@ -64,13 +64,8 @@ async fn same_seed_gives_identical_tables() {
     let (a_report, a) = generate_into(&dir, "a.db", 80, 42).await;
     let (b_report, b) = generate_into(&dir, "b.db", 80, 42).await;
     assert_eq!(a_report.tables, b_report.tables);
-    for t in 0..DEFS.len() {
-        assert_eq!(
-            dump(&a, t).await,
-            dump(&b, t).await,
-            "table {}",
-            DEFS[t].name
-        );
+    for (t, def) in DEFS.iter().enumerate() {
+        assert_eq!(dump(&a, t).await, dump(&b, t).await, "table {}", def.name);
     }
     let (_, c) = generate_into(&dir, "c.db", 80, 43).await;
     assert_ne!(

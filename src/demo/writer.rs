@@ -6,12 +6,14 @@
 //! SQLite stores dates and times as `YYYY-MM-DD` / `YYYY-MM-DD HH:MM:SS` text and
 //! money as decimal text (NUMERIC affinity turns it into a number); MySQL and
 //! PostgreSQL get chrono dates and times and `rust_decimal` money of scale 2.
-//! MySQL and PostgreSQL get their indexes after the load (a sorted build is faster
-//! than maintaining them row by row); SQLite is the other way round.
+//! Indexes are created after the load: a sorted build is faster than maintaining them
+//! row by row while batches of different tables interleave (measured on SQLite: 46 s
+//! against 270 s more at 100,000 patients).
 
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
+use futures::{StreamExt, TryStreamExt};
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::query_builder::Separated;
@@ -21,6 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, QueryBuilder};
 
+use super::encode::{date_text, datetime_text, encode_copy_row};
 use super::schema;
 use super::tables::TableDef;
 use crate::dialect::Dialect;
@@ -29,8 +32,10 @@ use crate::value::{Row, Value};
 /// Most bound values one statement may carry.
 const SQLITE_MAX_PARAMS: usize = 32_766;
 const MYSQL_MAX_PARAMS: usize = 65_535;
-/// More rows per statement stop paying off and make packets large.
-const MAX_ROWS_PER_STATEMENT: usize = 2_000;
+/// Rows per statement: SQLite (in process) is fastest with small statements, MySQL
+/// with large ones (fewer round trips); both stay under the parameter limits.
+const SQLITE_MAX_ROWS: usize = 250;
+const MYSQL_MAX_ROWS: usize = 2_000;
 /// Connections loading in parallel into MySQL/PostgreSQL.
 const SERVER_LANES: usize = 2;
 /// COPY data is sent in pieces of about this many bytes.
@@ -56,7 +61,7 @@ impl Target {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Off)
-                    .pragma("cache_size", "-262144")
+                    .pragma("cache_size", "-65536")
                     .pragma("temp_store", "memory");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
@@ -88,6 +93,7 @@ impl Target {
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("SET synchronous_commit = off").await?;
+                            conn.execute("SET maintenance_work_mem = '256MB'").await?;
                             Ok(())
                         })
                     })
@@ -125,39 +131,52 @@ impl Target {
         .with_context(|| format!("executing {}", sql.lines().next().unwrap_or(sql)))
     }
 
-    /// Drops the practice tables if they exist and creates them empty (with their
-    /// indexes only where that loads faster, see `indexes_first`).
+    /// Drops the practice tables if they exist and creates them empty, without indexes.
     pub(crate) async fn recreate_tables(&self) -> Result<()> {
         for table in schema::TABLES.iter().rev() {
             self.execute(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
         }
-        let with_indexes = self.indexes_first();
         for stmt in schema::statements(self.dialect()) {
-            if with_indexes || stmt.starts_with("CREATE TABLE") {
+            if stmt.starts_with("CREATE TABLE") {
                 self.execute(&stmt).await?;
             }
         }
         Ok(())
     }
 
-    /// SQLite maintains indexes during the load faster than it builds them afterwards
-    /// (one table scan and sort per index); the servers build them faster afterwards.
-    fn indexes_first(&self) -> bool {
-        matches!(self, Target::Sqlite(_))
-    }
-
-    /// Creates the schema's indexes after the load (unless they exist already).
+    /// Creates the schema's indexes (after the load).
+    ///
+    /// One job per table, `lanes` tables at a time; on MySQL a table's indexes are
+    /// added by one `ALTER TABLE`, which builds them all from a single scan.
     pub(crate) async fn create_indexes(&self) -> Result<()> {
-        if self.indexes_first() {
-            return Ok(());
-        }
+        let mut jobs: Vec<(String, Vec<String>)> = Vec::new();
         for stmt in schema::statements(self.dialect()) {
-            if !stmt.starts_with("CREATE TABLE") {
-                self.execute(&stmt).await?;
+            let Some((table, name, columns)) = parse_create_index(&stmt) else {
+                continue;
+            };
+            if jobs.last().is_none_or(|(t, _)| *t != table) {
+                jobs.push((table.to_string(), Vec::new()));
+            }
+            let job = &mut jobs.last_mut().expect("pushed above").1;
+            match self {
+                Target::Mysql(_) if job.is_empty() => {
+                    job.push(format!("ALTER TABLE {table} ADD INDEX {name} ({columns})"))
+                }
+                Target::Mysql(_) => job[0].push_str(&format!(", ADD INDEX {name} ({columns})")),
+                _ => job.push(stmt.clone()),
             }
         }
-        Ok(())
+        futures::stream::iter(jobs)
+            .map(|(_, statements)| async move {
+                for sql in &statements {
+                    self.execute(sql).await?;
+                }
+                Ok::<(), anyhow::Error>(())
+            })
+            .buffer_unordered(self.lanes())
+            .try_collect::<()>()
+            .await
     }
 
     /// Refreshes planner statistics and, for SQLite, folds the WAL into the file.
@@ -186,7 +205,7 @@ impl Target {
     pub(crate) async fn write(&self, def: &TableDef, rows: Vec<Row>) -> Result<()> {
         let result = match self {
             Target::Sqlite(pool) => {
-                let per_statement = rows_per_statement(def, SQLITE_MAX_PARAMS);
+                let per_statement = rows_per_statement(def, SQLITE_MAX_PARAMS, SQLITE_MAX_ROWS);
                 let mut tx = pool.begin().await?;
                 let mut rows = rows.into_iter().peekable();
                 while rows.peek().is_some() {
@@ -199,7 +218,7 @@ impl Target {
                 tx.commit().await
             }
             Target::Mysql(pool) => {
-                let per_statement = rows_per_statement(def, MYSQL_MAX_PARAMS);
+                let per_statement = rows_per_statement(def, MYSQL_MAX_PARAMS, MYSQL_MAX_ROWS);
                 let mut tx = pool.begin().await?;
                 let mut rows = rows.into_iter().peekable();
                 while rows.peek().is_some() {
@@ -217,8 +236,19 @@ impl Target {
     }
 }
 
-fn rows_per_statement(def: &TableDef, max_params: usize) -> usize {
-    (max_params / def.columns.len()).clamp(1, MAX_ROWS_PER_STATEMENT)
+/// (table, index name, column list) of a `CREATE INDEX name ON table (columns)`.
+fn parse_create_index(stmt: &str) -> Option<(&str, &str, &str)> {
+    let rest = stmt.strip_prefix("CREATE INDEX ")?;
+    let mut words = rest.split_whitespace();
+    let name = words.next()?;
+    let _on = words.next().filter(|w| w.eq_ignore_ascii_case("ON"))?;
+    let table = words.next()?.trim_end_matches('(');
+    let columns = &rest[rest.find('(')? + 1..rest.rfind(')')?];
+    Some((table, name, columns.trim()))
+}
+
+fn rows_per_statement(def: &TableDef, max_params: usize, max_rows: usize) -> usize {
+    (max_params / def.columns.len()).clamp(1, max_rows)
 }
 
 fn insert_head<DB: sqlx::Database>(def: &TableDef) -> QueryBuilder<'static, DB> {
@@ -234,10 +264,12 @@ fn bind_sqlite(b: &mut Separated<'_, 'static, Sqlite, &'static str>, v: Value) {
         Value::Null => b.push_bind(None::<i64>),
         Value::Bool(x) => b.push_bind(x),
         Value::Int(x) => b.push_bind(x),
-        Value::Decimal(x) => b.push_bind(x.to_string()),
+        // NUMERIC affinity stores money as a number either way; a float is cheaper
+        // to bind than text (the division of exact integers is correctly rounded).
+        Value::Decimal(x) => b.push_bind(x.mantissa() as f64 / 10f64.powi(x.scale() as i32)),
         Value::Text(x) => b.push_bind(x),
-        Value::Date(x) => b.push_bind(x.format("%Y-%m-%d").to_string()),
-        Value::DateTime(x) => b.push_bind(x.format("%Y-%m-%d %H:%M:%S").to_string()),
+        Value::Date(x) => b.push_bind(date_text(x)),
+        Value::DateTime(x) => b.push_bind(datetime_text(x)),
     };
 }
 
@@ -270,72 +302,40 @@ async fn copy_postgres(pool: &PgPool, def: &TableDef, rows: Vec<Row>) -> sqlx::R
     copy.finish().await.map(drop)
 }
 
-/// One row in PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash
-/// escapes for the characters that would break the format.
-fn encode_copy_row(buf: &mut Vec<u8>, row: &[Value]) {
-    use std::io::Write;
-    for (i, v) in row.iter().enumerate() {
-        if i > 0 {
-            buf.push(b'\t');
-        }
-        // Writing into a Vec cannot fail.
-        let _ = match v {
-            Value::Null => buf.write_all(b"\\N"),
-            Value::Bool(x) => buf.write_all(if *x { b"t" } else { b"f" }),
-            Value::Int(x) => write!(buf, "{x}"),
-            Value::Decimal(x) => write!(buf, "{x}"),
-            Value::Date(x) => write!(buf, "{}", x.format("%Y-%m-%d")),
-            Value::DateTime(x) => write!(buf, "{}", x.format("%Y-%m-%d %H:%M:%S")),
-            Value::Text(s) => {
-                for byte in s.bytes() {
-                    match byte {
-                        b'\\' => buf.extend_from_slice(b"\\\\"),
-                        b'\t' => buf.extend_from_slice(b"\\t"),
-                        b'\n' => buf.extend_from_slice(b"\\n"),
-                        b'\r' => buf.extend_from_slice(b"\\r"),
-                        other => buf.push(other),
-                    }
-                }
-                Ok(())
-            }
-        };
-    }
-    buf.push(b'\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rust_decimal::Decimal;
 
     #[test]
-    fn copy_text_escapes_and_formats() {
-        let d = chrono::NaiveDate::from_ymd_opt(2024, 3, 5).unwrap();
-        let row = vec![
-            Value::Int(7),
-            Value::Null,
-            Value::Text("O'Brien\tline\\two\n".into()),
-            Value::Decimal(Decimal::new(1250, 2)),
-            Value::Bool(true),
-            Value::Date(d),
-            Value::DateTime(d.and_hms_opt(9, 5, 0).unwrap()),
-        ];
-        let mut buf = Vec::new();
-        encode_copy_row(&mut buf, &row);
+    fn index_statements_parse() {
         assert_eq!(
-            String::from_utf8(buf).unwrap(),
-            "7\t\\N\tO'Brien\\tline\\\\two\\n\t12.50\tt\t2024-03-05\t2024-03-05 09:05:00\n"
+            parse_create_index(
+                "CREATE INDEX ix_patients_last_name ON patients (last_name, first_name)"
+            ),
+            Some(("patients", "ix_patients_last_name", "last_name, first_name"))
         );
+        assert_eq!(parse_create_index("CREATE TABLE x (id INTEGER)"), None);
+        let indexes = schema::statements(Dialect::Mysql)
+            .iter()
+            .filter(|s| s.starts_with("CREATE INDEX"))
+            .count();
+        let parsed = schema::statements(Dialect::Mysql)
+            .iter()
+            .filter_map(|s| parse_create_index(s).map(drop))
+            .count();
+        assert_eq!(indexes, parsed);
     }
 
     #[test]
     fn statements_stay_under_parameter_limits() {
         for def in super::super::tables::DEFS.iter() {
             assert!(
-                rows_per_statement(def, SQLITE_MAX_PARAMS) * def.columns.len() <= SQLITE_MAX_PARAMS
+                rows_per_statement(def, SQLITE_MAX_PARAMS, SQLITE_MAX_ROWS) * def.columns.len()
+                    <= SQLITE_MAX_PARAMS
             );
             assert!(
-                rows_per_statement(def, MYSQL_MAX_PARAMS) * def.columns.len() <= MYSQL_MAX_PARAMS
+                rows_per_statement(def, MYSQL_MAX_PARAMS, MYSQL_MAX_ROWS) * def.columns.len()
+                    <= MYSQL_MAX_PARAMS
             );
         }
     }

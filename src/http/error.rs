@@ -79,6 +79,9 @@ pub enum ApiError {
     /// State conflict (409).
     #[error("{0}")]
     Conflict(String),
+    /// The resource existed but is gone for good (410).
+    #[error("{0}")]
+    Gone(String),
     /// Well-formed but cannot be processed (422).
     #[error("{0}")]
     Unprocessable(String),
@@ -127,6 +130,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Gone(_) => (StatusCode::GONE, "gone", "Gone"),
             ApiError::Unprocessable(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::catalog::find;
 use super::error::{ApiError, Problem};
+use super::jobs;
 use super::AppState;
 use crate::catalog::{self, ExtractParams, Mode, Plan, Procedure};
 use crate::export::{self, Compression, ExportSpec, OutputFormat, Progress};
@@ -117,6 +118,7 @@ pub async fn extract_get(
     State(state): State<AppState>,
     caller: Caller,
     Path(procedure): Path<String>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let procedure = find(&state, &procedure)?;
@@ -124,7 +126,7 @@ pub async fn extract_get(
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    run(&state, caller, procedure, &pairs).await
+    run(&state, caller, procedure, &pairs, &headers).await
 }
 
 /// Extract a procedure's rows (JSON body).
@@ -162,7 +164,7 @@ pub async fn extract_post(
         ));
     }
     let pairs = catalog::pairs_from_json(&body)?;
-    run(&state, caller, procedure, &pairs).await
+    run(&state, caller, procedure, &pairs, &headers).await
 }
 
 async fn run(
@@ -170,13 +172,22 @@ async fn run(
     caller: Caller,
     procedure: &Procedure,
     pairs: &[(String, String)],
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let params = catalog::parse_params(procedure, pairs, state.config.max_limit)?;
+    let idempotency_key = jobs::idempotency_key(headers)?;
     if params.mode == Mode::Job {
-        return Err(ApiError::NotImplemented(
-            "mode=job: background jobs are not available on this server yet; use mode=sync or mode=auto".into(),
-        ));
+        return jobs::queue_job(
+            state,
+            &caller,
+            procedure,
+            pairs,
+            &params,
+            None,
+            idempotency_key,
+        )
+        .await;
     }
     let settings = SourceSettings {
         pool_size: state.config.source_pool_size,
@@ -207,6 +218,24 @@ async fn run(
         })?
         .map_err(source_error)?;
     let bytes_estimated = estimate_bytes(&plan, rows_estimated, params.format);
+    // `auto` becomes a job over the thresholds or when every synchronous slot is busy.
+    let permit = state.sync_slots.clone().try_acquire_owned().ok();
+    if params.mode == Mode::Auto
+        && (rows_estimated > state.config.job_row_threshold
+            || bytes_estimated > state.config.job_size_threshold_bytes
+            || permit.is_none())
+    {
+        return jobs::queue_job(
+            state,
+            &caller,
+            procedure,
+            pairs,
+            &params,
+            Some(rows_estimated),
+            idempotency_key,
+        )
+        .await;
+    }
 
     let file_name = export::file_name(
         &file_stem(procedure, &params),
@@ -224,7 +253,7 @@ async fn run(
         columns: plan.columns.clone(),
         entry_name,
     };
-    let body = stream_body(source, plan, spec, deadline);
+    let body = stream_body(source, plan, spec, deadline, permit);
 
     tenancy::record(
         &state.meta,
@@ -277,12 +306,15 @@ fn stream_body(
     plan: Plan,
     spec: ExportSpec,
     deadline: tokio::time::Instant,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Body {
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL_BATCHES);
     let cancel = CancellationToken::new();
     let progress = Arc::new(Progress::new());
     let chunks = export::spawn_pipeline(spec, rows_rx, progress, cancel.clone());
     tokio::spawn(async move {
+        // The synchronous slot stays taken while the source is read.
+        let _permit = permit;
         if tokio::time::timeout_at(deadline, source.stream(&plan, &rows_tx))
             .await
             .is_err()

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod files;
+pub mod jobs;
 pub mod openapi;
 pub mod ops;
 
@@ -22,6 +24,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::meta::Meta;
 use crate::source::Sources;
+use crate::storage::Storage;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -31,6 +34,11 @@ pub struct AppState {
     pub master: Arc<MasterKey>,
     pub catalog: Arc<Catalog>,
     pub sources: Arc<Sources>,
+    pub storage: Arc<Storage>,
+    /// Permits for synchronous extractions; none left means `mode=auto` makes a job.
+    pub sync_slots: Arc<tokio::sync::Semaphore>,
+    /// The base of URLs handed to clients (download links).
+    pub public_base: Arc<str>,
 }
 
 #[derive(Clone, Copy)]
@@ -50,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(catalog::router())
         .merge(extract::router())
+        .merge(jobs::router())
+        .merge(files::router())
         .merge(admin::router())
         .merge(openapi::router())
         .fallback(ops::not_found)

@@ -24,7 +24,7 @@ use crate::value::Row;
 pub const BATCH_ROWS: usize = 1024;
 
 /// Why a source operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SourceError {
     /// The database could not be reached or refused the login.
     #[error("cannot connect to the practice database: {0}")]
@@ -32,6 +32,10 @@ pub enum SourceError {
     /// The database rejected or aborted the statement.
     #[error("the practice database failed the query: {0}")]
     Query(String),
+    /// The connection was lost or the statement was killed, aborted by a deadlock or a
+    /// server shutdown: trying again may succeed.
+    #[error("the practice database interrupted the query: {0}")]
+    Interrupted(String),
     /// The database stopped the statement at its time limit.
     #[error("the practice database stopped the query at the time limit: {0}")]
     Timeout(String),
@@ -41,6 +45,11 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Whether running the same query again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SourceError::Connect(_) | SourceError::Interrupted(_))
+    }
+
     fn from_sqlx(error: sqlx::Error) -> SourceError {
         match &error {
             sqlx::Error::Io(_)
@@ -48,6 +57,9 @@ impl SourceError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Configuration(_) => SourceError::Connect(error.to_string()),
+            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+                SourceError::Interrupted(error.to_string())
+            }
             sqlx::Error::Database(db)
                 if db.code().is_some_and(|c| {
                     c == "28000" || c == "28P01" || c == "1045" || c == "3D000" || c == "1049"
@@ -62,6 +74,18 @@ impl SourceError {
                 }) =>
             {
                 SourceError::Timeout(db.message().to_string())
+            }
+            // PostgreSQL 57P01-57P03 (terminated), 40001/40P01 (serialization, deadlock); MariaDB
+            // 1317 (query killed), 1927 (connection killed), 1213 (deadlock), 1205 (lock wait).
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    [
+                        "57P01", "57P02", "57P03", "40001", "40P01", "1317", "1927", "1213", "1205",
+                    ]
+                    .contains(&c.as_ref())
+                }) =>
+            {
+                SourceError::Interrupted(db.message().to_string())
             }
             sqlx::Error::Database(db) => SourceError::Query(db.message().to_string()),
             _ => SourceError::Query(error.to_string()),
@@ -192,8 +216,12 @@ impl Source {
     }
 
     /// Runs the plan and sends its rows in batches of [`BATCH_ROWS`]. Stops quietly
-    /// when the receiver goes away; a failure is sent as the last item.
-    pub async fn stream(&self, plan: &Plan, tx: &mpsc::Sender<anyhow::Result<Vec<Row>>>) {
+    /// when the receiver goes away; a failure is sent as the last item and returned.
+    pub async fn stream(
+        &self,
+        plan: &Plan,
+        tx: &mpsc::Sender<anyhow::Result<Vec<Row>>>,
+    ) -> Result<(), SourceError> {
         let result = match &self.pool {
             Pool::Sqlite(pool) => {
                 let rows = bind_all(sqlx::query(&plan.sql), &plan.binds, bind_sqlite).fetch(pool);
@@ -208,9 +236,10 @@ impl Source {
                 forward(rows, |r| decode::postgres_row(r, &plan.columns), tx).await
             }
         };
-        if let Err(error) = result {
-            let _ = tx.send(Err(anyhow::Error::new(error))).await;
+        if let Err(error) = &result {
+            let _ = tx.send(Err(anyhow::Error::new(error.clone()))).await;
         }
+        result
     }
 }
 
@@ -314,12 +343,14 @@ impl Sources {
         url: impl std::future::Future<Output = anyhow::Result<SecretString>>,
         settings: SourceSettings,
     ) -> anyhow::Result<Arc<Source>> {
+        // Synchronous requests and jobs run under different statement time limits: one pool each.
+        let key = format!("{customer_id}@{}", settings.statement_timeout.as_millis());
         let mut open = self.open.lock().await;
-        if let Some(source) = open.get(customer_id) {
+        if let Some(source) = open.get(&key) {
             return Ok(source.clone());
         }
         let source = Arc::new(Source::open(&url.await?, settings)?);
-        open.insert(customer_id.to_string(), source.clone());
+        open.insert(key, source.clone());
         Ok(source)
     }
 }

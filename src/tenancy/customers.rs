@@ -185,6 +185,21 @@ pub async fn source_url(
     Ok(SecretString::from(url))
 }
 
+/// The decrypted current data key of a customer.
+pub async fn data_key(meta: &Meta, master: &MasterKey, id: &str) -> Result<[u8; 32], TenancyError> {
+    let wrapped: Option<String> =
+        sqlx::query_scalar("SELECT data_key_wrapped FROM customers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&meta.pool)
+            .await?;
+    let wrapped = wrapped.ok_or_else(|| TenancyError::NoCustomer(id.to_string()))?;
+    let key: [u8; 32] = master
+        .unwrap(&wrapped)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("stored data key of {id} is not 32 bytes"))?;
+    Ok(key)
+}
+
 const COLUMNS: &str = "id, name, source_kind, ip_allowlist, rate_limit_per_minute, data_key_id, created_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Customer, TenancyError> {

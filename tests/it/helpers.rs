@@ -66,6 +66,45 @@ pub async fn fresh_database(base: &str, name: &str) -> Result<String, String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// Drops the test databases of earlier test processes that are no longer running
+/// (their names carry the process id), so repeated runs do not pile them up.
+async fn sweep_stale_databases() {
+    let stale = |name: &str| {
+        let pid = name
+            .trim_start_matches("cs_it_practice_")
+            .trim_start_matches("cs_it_meta_");
+        let pid = pid.split('_').next().unwrap_or_default();
+        pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+    };
+    if let Ok(mut conn) = sqlx::MySqlConnection::connect(&mysql_base()).await {
+        let names: Vec<String> = sqlx::query_scalar("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cs\\_it\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+        for name in names.iter().filter(|n| stale(n)) {
+            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    if let Ok(mut conn) =
+        sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base())).await
+    {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cs\\_it\\_%'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+        for name in names.iter().filter(|n| stale(n)) {
+            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
 /// The same generated practice in each kind of database.
 pub struct Practices {
     pub sqlite: String,
@@ -95,6 +134,7 @@ pub fn practices() -> &'static Practices {
         std::thread::spawn(|| {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async {
+                sweep_stale_databases().await;
                 let dir = tempfile::tempdir().expect("tempdir");
                 let as_of = chrono::Utc::now().date_naive();
                 let generate = |url: String| async move {
@@ -175,7 +215,11 @@ impl TestApp {
         let metadata_url = match backend {
             MetaBackend::Sqlite => None,
             MetaBackend::Postgres => {
-                let name = format!("cs_it_meta_{}", cipherstream::crypto::random_hex(6));
+                let name = format!(
+                    "cs_it_meta_{}_{}",
+                    std::process::id(),
+                    cipherstream::crypto::random_hex(4)
+                );
                 match fresh_database(&postgres_base(), &name).await {
                     Ok(url) => Some(url),
                     Err(e) => return unavailable("PostgreSQL metadata", e).map(|_| unreachable!()),

@@ -5,5 +5,7 @@ mod api;
 mod bad_input;
 mod cli;
 mod custom_catalog;
+mod decrypt;
 mod extraction;
 mod helpers;
+mod jobs;

@@ -1,0 +1,465 @@
+//! `/v1/jobs`: create, list, get, cancel and download background extraction jobs.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::catalog::find;
+use super::error::{ApiError, FieldError, Problem};
+use super::AppState;
+use crate::catalog::{self, ExtractParams, Procedure};
+use crate::jobs::{self, CancelOutcome, CreateError, Job, JobFilter, JobSort, JobStatus, NewJob};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/jobs", get(list_jobs).post(create_job))
+        .route("/v1/jobs/{job_id}", get(get_job))
+        .route("/v1/jobs/{job_id}/cancel", post(cancel_job))
+        .route("/v1/jobs/{job_id}/download", get(download_job))
+}
+
+/// How the stored file is encrypted.
+#[derive(Serialize, ToSchema)]
+pub struct EncryptionOut {
+    #[schema(example = "AES-256-GCM")]
+    pub algorithm: &'static str,
+    /// First 8 bytes of SHA-256 of the data key, hex; `null` until the file exists.
+    #[schema(example = "66687aadf862bd77")]
+    pub key_id: Option<String>,
+    /// The stream format (see docs/decryption.md).
+    #[schema(example = "CSE1")]
+    pub format: &'static str,
+}
+
+/// A background job; every field is present, `null` where not yet known.
+#[derive(Serialize, ToSchema)]
+pub struct JobOut {
+    #[schema(example = "appointments_1758630144658_c7511999")]
+    pub job_id: String,
+    pub customer_id: String,
+    #[schema(example = "appointments")]
+    pub procedure_name: String,
+    pub status: JobStatus,
+    #[schema(minimum = 0, maximum = 100)]
+    pub progress_percent: i64,
+    pub rows_processed: i64,
+    pub estimated_rows: Option<i64>,
+    pub estimated_completion_seconds: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub execution_time_seconds: Option<f64>,
+    pub file_size_bytes: Option<i64>,
+    #[schema(example = "ndjson")]
+    pub output_format: String,
+    #[schema(example = "gzip")]
+    pub compression: String,
+    /// A fresh presigned download URL while the file exists.
+    pub s3_url: Option<String>,
+    /// When the file (and so any download URL) expires.
+    pub expires_at: Option<String>,
+    pub error_message: Option<String>,
+    pub retry_count: i64,
+    /// The extraction parameters: from_date, to_date, date_modifier, filters, columns.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub encryption: EncryptionOut,
+    /// Hex SHA-256 of the stored (encrypted) file.
+    pub sha256: Option<String>,
+}
+
+impl JobOut {
+    pub fn new(job: Job, state: &AppState) -> JobOut {
+        let now = Utc::now();
+        let file_alive = job.object_key.is_some()
+            && job
+                .expires_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t > now);
+        let s3_url = match (&job.object_key, file_alive) {
+            (Some(key), true) => Some(presign(state, key, job.expires_at.as_deref())),
+            _ => None,
+        };
+        JobOut {
+            job_id: job.id,
+            customer_id: job.customer_id,
+            procedure_name: job.procedure_name,
+            status: job.status,
+            progress_percent: job.progress_percent,
+            rows_processed: job.rows_processed,
+            estimated_rows: job.estimated_rows,
+            estimated_completion_seconds: job.estimated_completion_seconds,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+            execution_time_seconds: job.execution_time_ms.map(|ms| ms as f64 / 1000.0),
+            file_size_bytes: job.file_size_bytes,
+            output_format: job.output_format,
+            compression: job.compression,
+            s3_url,
+            expires_at: job.expires_at,
+            error_message: job.error_message,
+            retry_count: job.retry_count,
+            metadata: job.metadata,
+            encryption: EncryptionOut {
+                algorithm: "AES-256-GCM",
+                key_id: job.key_id,
+                format: "CSE1",
+            },
+            sha256: job.sha256,
+        }
+    }
+}
+
+/// A URL valid for the configured lifetime, but never past the file's own expiry.
+fn presign(state: &AppState, key: &str, file_expires: Option<&str>) -> String {
+    let ttl = chrono::Duration::seconds(state.config.download_url_ttl_seconds as i64);
+    let mut expires = Utc::now() + ttl;
+    if let Some(file) = file_expires.and_then(|t| DateTime::parse_from_rfc3339(t).ok()) {
+        expires = expires.min(file.with_timezone(&Utc));
+    }
+    state.storage.presign(&state.public_base, key, expires)
+}
+
+/// Queues a job for `procedure` with already-validated parameters.
+pub async fn queue_job(
+    state: &AppState,
+    caller: &Caller,
+    procedure: &Procedure,
+    pairs: &[(String, String)],
+    params: &ExtractParams,
+    estimated_rows: Option<u64>,
+    idempotency_key: Option<String>,
+) -> Result<Response, ApiError> {
+    // The stored request never carries `mode`: a job always runs as a job.
+    let request: Vec<(String, String)> =
+        pairs.iter().filter(|(k, _)| k != "mode").cloned().collect();
+    let filters: serde_json::Map<String, serde_json::Value> = params
+        .filters
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                catalog::FilterValue::Int(i) => serde_json::json!(i),
+                catalog::FilterValue::Text(s) => serde_json::json!(s),
+                catalog::FilterValue::Bool(b) => serde_json::json!(b),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let metadata = serde_json::json!({
+        "from_date": params.from_text, "to_date": params.to_text, "date_modifier": params.date_modifier,
+        "filters": filters, "columns": params.columns, "limit": params.limit,
+    });
+    let new = NewJob {
+        customer_id: caller.customer.id.clone(),
+        procedure_name: procedure.name.clone(),
+        request,
+        output_format: params.format.as_str().to_string(),
+        compression: params.compression.as_str().to_string(),
+        metadata,
+        estimated_rows: estimated_rows.map(|n| n as i64),
+        idempotency_key,
+    };
+    let (job, created) = jobs::create_job(&state.meta, new)
+        .await
+        .map_err(|e| match e {
+            CreateError::KeyReused(_) => ApiError::Conflict(e.to_string()),
+            CreateError::Other(e) => ApiError::Internal(e),
+        })?;
+    let location = format!("/v1/jobs/{}", job.id);
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, Json(JobOut::new(job, state))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// The `Idempotency-Key` header, checked.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.is_empty() || text.len() > 255 || !text.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1-255 printable ASCII characters",
+        ));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// Create a background job for a procedure (the extraction fields plus `procedure`).
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("api_key" = []), ("api_key_header" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body return the same job")),
+    request_body(content = Object, description = "`{\"procedure\": \"appointments\", ...extraction fields of POST /v1/extract}`",
+        example = json!({"procedure": "appointments", "from_date": "2024-01-01", "to_date": "2024-12-31", "format": "csv", "compression": "gzip"})),
+    responses(
+        (status = 202, description = "Queued", body = JobOut, headers(("Location" = String, description = "/v1/jobs/{job_id}"))),
+        (status = 200, description = "The job an earlier request with this Idempotency-Key created", body = JobOut),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown procedure", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let mut pairs = catalog::pairs_from_json(&body)?;
+    let Some(position) = pairs.iter().position(|(k, _)| k == "procedure") else {
+        return Err(ApiError::field(
+            "procedure",
+            "procedure is required (see /v1/procedures)",
+        ));
+    };
+    let (_, name) = pairs.remove(position);
+    let procedure = find(&state, &name).map_err(|e| match e {
+        ApiError::NotFound(detail) => ApiError::fields(vec![FieldError::new("procedure", detail)]),
+        other => other,
+    })?;
+    let params = catalog::parse_params(procedure, &pairs, state.config.max_limit)?;
+    queue_job(&state, &caller, procedure, &pairs, &params, None, key).await
+}
+
+/// Query parameters of the job list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
+pub struct JobListQuery {
+    /// 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    status: Option<String>,
+    /// `created_desc` (default), `created_asc`, `updated_desc`, `updated_asc`.
+    sort: Option<String>,
+    /// Only jobs of this procedure.
+    procedure: Option<String>,
+    /// Jobs created at or after (YYYY-MM-DD or RFC 3339).
+    from_date: Option<String>,
+    /// Jobs created at or before (YYYY-MM-DD: the whole day, or RFC 3339).
+    to_date: Option<String>,
+}
+
+/// A page of jobs.
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobOut>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn parse_list(query: Option<String>, state: &AppState) -> Result<JobFilter, ApiError> {
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let mut errors = Vec::new();
+    let mut filter = JobFilter {
+        status: None,
+        procedure: None,
+        created_from: None,
+        created_to: None,
+        sort: JobSort::CreatedDesc,
+        limit: 50,
+        offset: 0,
+    };
+    for (name, value) in &pairs {
+        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
+            errors.push(FieldError::new(
+                name,
+                format!("{name} is given more than once"),
+            ));
+            continue;
+        }
+        match name.as_str() {
+            "limit" => match value.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => filter.limit = n,
+                _ => errors.push(FieldError::new("limit", "limit must be an integer from 1 to 100")),
+            },
+            "offset" => match value.parse::<i64>() {
+                Ok(n) if n >= 0 => filter.offset = n,
+                _ => errors.push(FieldError::new("offset", "offset must be an integer of 0 or more")),
+            },
+            "status" => match JobStatus::parse(value) {
+                Some(s) => filter.status = Some(s),
+                None => errors.push(FieldError::new("status", "status must be one of queued, running, completed, failed, cancelled")),
+            },
+            "sort" => match JobSort::parse(value) {
+                Some(s) => filter.sort = s,
+                None => errors.push(FieldError::new("sort", "sort must be one of created_desc, created_asc, updated_desc, updated_asc")),
+            },
+            "procedure" => match state.catalog.get(value) {
+                Some(p) => filter.procedure = Some(p.name.clone()),
+                None => errors.push(FieldError::new("procedure", format!("unknown procedure; accepted values: {}", state.catalog.names().join(", ")))),
+            },
+            "from_date" | "to_date" => match catalog::DateBound::parse(value) {
+                Some(bound) => {
+                    let (start, end) = bound.utc_span();
+                    if name == "from_date" {
+                        filter.created_from = Some(start);
+                    } else {
+                        filter.created_to = Some(end);
+                    }
+                }
+                None => errors.push(FieldError::new(name, format!("{name} must be YYYY-MM-DD or RFC 3339"))),
+            },
+            other => errors.push(FieldError::new(
+                other,
+                format!("unknown parameter {other:?}; accepted parameters: limit, offset, status, sort, procedure, from_date, to_date"),
+            )),
+        }
+    }
+    if let (Some(from), Some(to)) = (filter.created_from, filter.created_to) {
+        if to < from {
+            errors.push(FieldError::new(
+                "to_date",
+                "to_date must not be before from_date",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(ApiError::fields(errors))
+    }
+}
+
+/// List this customer's jobs.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("api_key" = []), ("api_key_header" = [])),
+    params(JobListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<JobList>, ApiError> {
+    let filter = parse_list(query, &state)?;
+    let (jobs, total) = jobs::list_jobs(&state.meta, &caller.customer.id, &filter).await?;
+    let jobs = jobs.into_iter().map(|j| JobOut::new(j, &state)).collect();
+    Ok(Json(JobList {
+        jobs,
+        total,
+        limit: filter.limit,
+        offset: filter.offset,
+    }))
+}
+
+async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+    jobs::get_job(&state.meta, &caller.customer.id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
+}
+
+/// One job, with progress.
+#[utoipa::path(get, path = "/v1/jobs/{job_id}", tag = "jobs", security(("api_key" = []), ("api_key_header" = [])),
+    params(("job_id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobOut),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobOut>, ApiError> {
+    Ok(Json(JobOut::new(load(&state, &caller, &id).await?, &state)))
+}
+
+/// Cancel a queued (at once) or running (within seconds) job.
+#[utoipa::path(post, path = "/v1/jobs/{job_id}/cancel", tag = "jobs", security(("api_key" = []), ("api_key_header" = [])),
+    params(("job_id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled (was queued)", body = JobOut),
+        (status = 202, description = "Stopping (was running); poll the job", body = JobOut),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already completed, failed or cancelled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match jobs::cancel_job(&state.meta, &caller.customer.id, &id).await? {
+        CancelOutcome::Cancelled(job) => {
+            Ok((StatusCode::OK, Json(JobOut::new(job, &state))).into_response())
+        }
+        CancelOutcome::Stopping(job) => {
+            Ok((StatusCode::ACCEPTED, Json(JobOut::new(job, &state))).into_response())
+        }
+        CancelOutcome::AlreadyFinal(job) => Err(ApiError::Conflict(format!(
+            "job {} is already {}",
+            job.id,
+            job.status.as_str()
+        ))),
+        CancelOutcome::NotFound => Err(ApiError::NotFound(format!("no job {id:?}"))),
+    }
+}
+
+/// Redirect to a fresh presigned URL of the job's file.
+#[utoipa::path(get, path = "/v1/jobs/{job_id}/download", tag = "jobs", security(("api_key" = []), ("api_key_header" = [])),
+    params(("job_id" = String, Path, description = "Job id")),
+    responses(
+        (status = 307, description = "To the presigned URL", headers(("Location" = String, description = "The presigned URL"))),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not completed", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The file has expired and was removed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn download_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = load(&state, &caller, &id).await?;
+    if job.status != JobStatus::Completed {
+        return Err(ApiError::Conflict(format!(
+            "job {id} is {}; only completed jobs have a file",
+            job.status.as_str()
+        )));
+    }
+    let out = JobOut::new(job, &state);
+    let Some(url) = out.s3_url else {
+        return Err(ApiError::Gone(format!(
+            "the file of job {id} expired at {} and was removed",
+            out.expires_at.unwrap_or_default()
+        )));
+    };
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(anyhow::Error::from)?,
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
