@@ -88,11 +88,31 @@ async fn worker_loop(
     }
 }
 
+/// How often the janitor walks the store for abandoned staging files.
+const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
 async fn janitor_loop(state: AppState, settings: JobSettings, shutdown: CancellationToken) {
     let every = settings.poll_interval.max(Duration::from_millis(500));
+    let mut last_orphan_sweep: Option<Instant> = None;
     loop {
         if let Err(error) = sweep(&state, &settings).await {
             tracing::error!(error = format!("{error:#}"), "janitor sweep failed");
+        }
+        if last_orphan_sweep.is_none_or(|t| t.elapsed() > ORPHAN_SWEEP_EVERY) {
+            // Staging files of uploads whose process died long ago (a retried job removes
+            // its own at once); anything younger could still be a live upload.
+            match state
+                .storage
+                .cleanup_orphans(settings.max_runtime + settings.lease * 2)
+                .await
+            {
+                Ok(removed) if removed > 0 => {
+                    tracing::info!(removed, "removed abandoned upload staging files")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = format!("{error:#}"), "orphan sweep failed"),
+            }
+            last_orphan_sweep = Some(Instant::now());
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -269,6 +289,11 @@ async fn execute(
     let plain = export::spawn_pipeline(spec, rows_rx, progress.clone(), cancel.clone());
     let encrypted = encrypt(plain, data_key)?;
     let key = object_key(job);
+    // A retry after a crash finds the dead attempt's staging file: drop it first.
+    let removed = state.storage.remove_partials(&key).await?;
+    if removed > 0 {
+        tracing::info!(job_id = %job.id, removed, "removed the partial upload of an earlier attempt");
+    }
     let storage = state.storage.clone();
     let mut upload = tokio::spawn(async move { storage.put_stream(&key, encrypted).await });
 

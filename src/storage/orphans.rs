@@ -34,6 +34,39 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// Removes the staging files of one key, left by an earlier attempt at the same
+    /// upload. Only the current owner of a job writes its key, so any are abandoned.
+    pub async fn remove_partials(&self, key: &str) -> anyhow::Result<usize> {
+        let key = super::ObjectKey::parse(key)?;
+        match &self.backend {
+            Backend::Local { root, .. } => {
+                let path = root.join(key.as_str());
+                let (Some(dir), Some(name)) =
+                    (path.parent(), path.file_name().and_then(|n| n.to_str()))
+                else {
+                    return Ok(0);
+                };
+                let prefix = format!("{name}#");
+                let mut removed = 0;
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    return Ok(0);
+                };
+                for entry in entries.flatten() {
+                    let file = entry.file_name();
+                    let Some(file) = file.to_str() else { continue };
+                    if file.starts_with(&prefix) && is_staging_name(file) {
+                        std::fs::remove_file(entry.path())
+                            .with_context(|| format!("removing {file}"))?;
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            }
+        }
+    }
+}
+
 /// `name#digits`: the local store's staging file names.
 fn is_staging_name(name: &str) -> bool {
     match name.rsplit_once('#') {

@@ -680,3 +680,144 @@ async fn a_killed_source_connection_is_retried_and_the_job_completes() {
     assert_eq!(done["retry_count"], 1);
     assert_eq!(done["rows_processed"], crate::helpers::PATIENTS);
 }
+
+/// Starts the real binary on a free port; returns the child and its base URL.
+fn start_server(
+    data_dir: &std::path::Path,
+    catalog_dir: &std::path::Path,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env("CIPHERSTREAM_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .env("CIPHERSTREAM_CATALOG_DIR", catalog_dir)
+        .env("CIPHERSTREAM_JOB_LEASE_SECONDS", "2")
+        .env("CIPHERSTREAM_JOB_POLL_INTERVAL_MS", "50")
+        .env("CIPHERSTREAM_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .find_map(|line| {
+            let line: Json = serde_json::from_str(&line.ok()?).ok()?;
+            (line["fields"]["message"] == "listening")
+                .then(|| line["fields"]["addr"].as_str().unwrap().to_string())
+        })
+        .expect("the server logs its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test]
+async fn a_job_survives_sigkill_of_its_server() {
+    let Some(postgres) = practices().postgres.clone() else {
+        return;
+    };
+    let catalog = tempfile::tempdir().unwrap();
+    let slow = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/catalog/patients.toml"
+    ))
+    .unwrap()
+    .replacen(
+        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"",
+        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id + 0 * length(pg_sleep(0.02)::text)\"",
+        1,
+    );
+    std::fs::write(catalog.path().join("patients.toml"), slow).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let (mut first, base) = start_server(data.path(), catalog.path());
+    let created: Json = client
+        .post(format!("{base}/admin/v1/customers"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "crash", "name": "Crash", "source_url": postgres}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let job: Json = client
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"procedure": "patients", "format": "csv"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["job_id"].as_str().unwrap().to_string();
+    let mut status = Json::Null;
+    for _ in 0..200 {
+        let job: Json = client
+            .get(format!("{base}/v1/jobs/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = job["status"].clone();
+        if status == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, "running");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().unwrap(); // SIGKILL, mid-extraction (the query takes 3 s)
+    first.wait().unwrap();
+
+    let (mut second, base) = start_server(data.path(), catalog.path());
+    let mut done = Json::Null;
+    for _ in 0..400 {
+        done = client
+            .get(format!("{base}/v1/jobs/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done["status"] == "completed" || done["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["retry_count"], 1);
+    assert_eq!(done["rows_processed"], crate::helpers::PATIENTS);
+    // Exactly one file, the finished one: nothing partial or duplicated.
+    let files: Vec<_> = walk(&data.path().join("files"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(&format!("{id}.csv.cse")), "{files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
