@@ -85,9 +85,6 @@ pub enum ApiError {
     /// Well-formed but cannot be processed (422).
     #[error("{0}")]
     Unprocessable(String),
-    /// A documented capability this server does not offer yet (501).
-    #[error("{0}")]
-    NotImplemented(String),
     /// The practice database could not be reached or failed (502).
     #[error("{0}")]
     SourceUnavailable(String),
@@ -135,11 +132,6 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",
                 "Unprocessable request",
-            ),
-            ApiError::NotImplemented(_) => (
-                StatusCode::NOT_IMPLEMENTED,
-                "not-implemented",
-                "Not implemented",
             ),
             ApiError::SourceUnavailable(_) => (
                 StatusCode::BAD_GATEWAY,

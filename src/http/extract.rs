@@ -93,7 +93,8 @@ pub struct ExtractBody {
 
 /// Extract a procedure's rows (query-string parameters).
 #[utoipa::path(get, path = "/v1/extract/{procedure}", tag = "extraction", security(("api_key" = []), ("api_key_header" = [])),
-    params(("procedure" = String, Path, description = "Procedure name (see /v1/procedures)", example = "appointments"), ExtractQuery),
+    params(("procedure" = String, Path, description = "Procedure name (see /v1/procedures)", example = "appointments"), ExtractQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "When the request becomes a job: the same key and parameters return the same job")),
     responses(
         (status = 200, description = "The rows as a file, streamed. Header X-CipherStream-Rows-Estimated carries the row estimate.",
             headers(("X-CipherStream-Rows-Estimated" = u64, description = "Rows the extraction is expected to return"),
@@ -110,7 +111,9 @@ pub struct ExtractBody {
         (status = 400, description = "Invalid parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown procedure", body = Problem, content_type = "application/problem+json"),
-        (status = 501, description = "mode=job: background jobs are not available on this server yet", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Became a background job (mode=job, or mode=auto over the thresholds or at the synchronous limit)",
+            body = super::jobs::JobOut, headers(("Location" = String, description = "/v1/jobs/{job_id}"))),
+        (status = 409, description = "Idempotency-Key reused with different parameters", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The practice database failed", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The estimate did not finish within the synchronous timeout", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -131,7 +134,8 @@ pub async fn extract_get(
 
 /// Extract a procedure's rows (JSON body).
 #[utoipa::path(post, path = "/v1/extract/{procedure}", tag = "extraction", security(("api_key" = []), ("api_key_header" = [])),
-    params(("procedure" = String, Path, description = "Procedure name (see /v1/procedures)", example = "appointments")),
+    params(("procedure" = String, Path, description = "Procedure name (see /v1/procedures)", example = "appointments"),
+        ("Idempotency-Key" = Option<String>, Header, description = "When the request becomes a job: the same key and parameters return the same job")),
     request_body = ExtractBody,
     responses(
         (status = 200, description = "The rows as a file, streamed (same as GET)",
@@ -141,7 +145,9 @@ pub async fn extract_get(
         (status = 400, description = "Invalid parameter or body (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown procedure", body = Problem, content_type = "application/problem+json"),
-        (status = 501, description = "mode=job: background jobs are not available on this server yet", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Became a background job (mode=job, or mode=auto over the thresholds or at the synchronous limit)",
+            body = super::jobs::JobOut, headers(("Location" = String, description = "/v1/jobs/{job_id}"))),
+        (status = 409, description = "Idempotency-Key reused with different parameters", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The practice database failed", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The estimate did not finish within the synchronous timeout", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -566,12 +566,14 @@ async fn columns_filters_limit_and_post_body() {
         );
     }
 
-    // mode=sync streams too; mode=job is refused clearly until jobs exist.
+    // mode=sync streams; mode=job always queues (the jobs tests follow it through).
     let (body, headers) = fetch(&app, &key, "/v1/extract/appointments?mode=sync&limit=3").await;
     assert_eq!(std::str::from_utf8(&body).unwrap().lines().count(), 3);
     assert_eq!(headers["x-cipherstream-mode"], "sync");
-    let job = app.get(&key, "/v1/extract/appointments?mode=job").await;
-    assert_eq!(job.status(), 501);
+    let job = app
+        .get(&key, "/v1/extract/appointments?mode=job&limit=3")
+        .await;
+    assert_eq!(job.status(), 202);
 }
 
 #[tokio::test]
