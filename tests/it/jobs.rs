@@ -821,3 +821,56 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn workers_share_a_postgres_queue_without_running_a_job_twice() {
+    let Some(app) = TestApp::spawn_with(MetaBackend::Postgres, |c| {
+        c.job_workers = 3;
+        c.job_per_customer_cap = 3;
+        c.job_poll_interval_ms = 20;
+    })
+    .await
+    else {
+        return;
+    };
+    let (key, _) = app.create_customer("pg-queue", &practices().sqlite).await;
+    let mut ids = Vec::new();
+    for procedure in [
+        "patients",
+        "appointments",
+        "payments",
+        "invoices",
+        "treatments",
+        "recalls",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/jobs"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"procedure": procedure}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        ids.push(
+            response.json::<Json>().await.unwrap()["job_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &ids {
+        let done = wait_final(&app, &key, id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["retry_count"], 0);
+    }
+    let list: Json = app
+        .get(&key, "/v1/jobs?status=completed&sort=updated_asc")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 6);
+    let files = walk(&app.data_dir.join("files"));
+    assert_eq!(files.len(), 6, "one file per job: {files:?}");
+}
