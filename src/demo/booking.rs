@@ -83,7 +83,7 @@ impl Chart<'_> {
                 booked_at.date() + Duration::days(1)
             };
             let pref = if emergency {
-                TimePref::Any
+                TimePref::Urgent
             } else {
                 self.p.pref
             };
@@ -350,7 +350,7 @@ impl Chart<'_> {
             (false, false) => "removed",
         };
         let pref = match self.p.pref {
-            TimePref::Any => "any",
+            TimePref::Any | TimePref::Urgent => "any",
             TimePref::Morning => "morning",
             TimePref::Late => "afternoon",
         };

@@ -24,12 +24,14 @@ pub(crate) enum TimePref {
     Morning,
     /// After school or work: 15:00 onwards.
     Late,
+    /// Any time, on the first day with room (emergencies).
+    Urgent,
 }
 
 impl TimePref {
     fn mask(self) -> u64 {
         match self {
-            TimePref::Any => u64::MAX,
+            TimePref::Any | TimePref::Urgent => u64::MAX,
             TimePref::Morning => (1 << 22) - 1,
             TimePref::Late => !((1u64 << 32) - 1),
         }
@@ -78,7 +80,17 @@ impl Calendar {
         rng: &mut impl Rng,
     ) -> Option<(NaiveDate, u32)> {
         let hours = w.practitioners[practitioner].hours;
-        for offset in 0..SEARCH_DAYS {
+        // Start on a random working day of the wanted week, so that wanted dates on
+        // days off do not all pile up on the next working day (Mondays).
+        let works =
+            |o: i64| hours[clock::iso_weekday(wanted + Duration::days(o)) as usize - 1].is_some();
+        let week: Vec<i64> = (0..7).filter(|&o| works(o)).collect();
+        let first = if week.is_empty() || pref == TimePref::Urgent {
+            0
+        } else {
+            week[rng.gen_range(0..week.len())]
+        };
+        for offset in first..first + SEARCH_DAYS {
             let day = wanted + Duration::days(offset);
             if day >= w.horizon {
                 return None;
@@ -87,7 +99,7 @@ impl Calendar {
             let Some((from, to)) = hours[weekday] else {
                 continue;
             };
-            if clock::is_closed(day) || (offset > 0 && rng.chance(0.25)) {
+            if clock::is_closed(day) || (offset > first && rng.chance(0.25)) {
                 continue;
             }
             let mut open = run_of(to) & !run_of(from);
