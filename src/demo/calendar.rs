@@ -99,7 +99,9 @@ impl Calendar {
             let Some((from, to)) = hours[weekday] else {
                 continue;
             };
-            if clock::is_closed(day) || (offset > first && rng.chance(0.25)) {
+            if clock::is_closed(day)
+                || (offset > first && pref != TimePref::Urgent && rng.chance(0.25))
+            {
                 continue;
             }
             let mut open = run_of(to) & !run_of(from);

@@ -74,6 +74,8 @@ pub struct JobOut {
     pub encryption: EncryptionOut,
     /// Hex SHA-256 of the stored (encrypted) file.
     pub sha256: Option<String>,
+    /// The schedule that made this job; `null` for jobs asked for directly.
+    pub schedule_id: Option<String>,
 }
 
 impl JobOut {
@@ -117,6 +119,7 @@ impl JobOut {
                 format: "CSE1",
             },
             sha256: job.sha256,
+            schedule_id: job.schedule_id,
         }
     }
 }
@@ -169,6 +172,7 @@ pub async fn queue_job(
         metadata,
         estimated_rows: estimated_rows.map(|n| n as i64),
         idempotency_key,
+        schedule_id: None,
     };
     let (job, created) = jobs::create_job(&state.meta, new)
         .await

@@ -83,6 +83,8 @@ pub struct Job {
     pub expires_at: Option<String>,
     pub error_message: Option<String>,
     pub retry_count: i64,
+    /// The schedule that made this job, if any.
+    pub schedule_id: Option<String>,
 }
 
 /// `{procedure}_{unix_ms}_{8 hex}`.

@@ -14,7 +14,7 @@ use crate::meta::{self, Backend, Meta};
 const COLUMNS: &str = "id, customer_id, procedure_name, status, request, output_format, compression, metadata, \
     progress_percent, rows_processed, estimated_rows, estimated_completion_seconds, created_at, updated_at, \
     started_at, completed_at, execution_time_ms, file_size_bytes, object_key, sha256, key_id, expires_at, \
-    error_message, retry_count";
+    error_message, retry_count, schedule_id";
 
 /// What a new job needs.
 pub struct NewJob {
@@ -26,6 +26,8 @@ pub struct NewJob {
     pub metadata: serde_json::Value,
     pub estimated_rows: Option<i64>,
     pub idempotency_key: Option<String>,
+    /// The schedule that made this job, if any.
+    pub schedule_id: Option<String>,
 }
 
 /// Why an idempotent creation did not make a new job.
@@ -67,6 +69,7 @@ fn from_row(row: &AnyRow) -> anyhow::Result<Job> {
         expires_at: row.try_get("expires_at")?,
         error_message: row.try_get("error_message")?,
         retry_count: row.try_get("retry_count")?,
+        schedule_id: row.try_get("schedule_id")?,
     })
 }
 
@@ -87,8 +90,8 @@ pub async fn create_job(meta: &Meta, job: NewJob) -> Result<(Job, bool), CreateE
     let now = meta::now();
     let inserted = sqlx::query(
         "INSERT INTO jobs (id, customer_id, procedure_name, status, request, output_format, compression, metadata, \
-         estimated_rows, created_at, updated_at, run_after, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $9, $9, $10, $11)",
+         estimated_rows, created_at, updated_at, run_after, idempotency_key, request_hash, schedule_id) \
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $9, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(&job.customer_id)
@@ -101,6 +104,7 @@ pub async fn create_job(meta: &Meta, job: NewJob) -> Result<(Job, bool), CreateE
     .bind(&now)
     .bind(&job.idempotency_key)
     .bind(&request_hash)
+    .bind(&job.schedule_id)
     .execute(&meta.pool)
     .await;
     match inserted {
