@@ -50,7 +50,7 @@ impl Application {
     /// fires, then finishes in-flight requests and hands running jobs back to the queue.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let role = self.state.config.role;
-        let workers = match role {
+        let mut workers = match role {
             Role::Api => Vec::new(),
             Role::Worker | Role::All => jobs::spawn_workers(
                 self.state.clone(),
@@ -58,6 +58,14 @@ impl Application {
                 shutdown.clone(),
             ),
         };
+        if role != Role::Api {
+            let every = std::time::Duration::from_millis(self.state.config.job_poll_interval_ms);
+            workers.push(jobs::schedules::spawn_scheduler(
+                self.state.clone(),
+                every,
+                shutdown.clone(),
+            ));
+        }
         let served = if role == Role::Worker {
             shutdown.cancelled().await;
             Ok(())

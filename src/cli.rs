@@ -118,6 +118,11 @@ pub enum CustomerCommand {
     },
     /// List customers.
     List,
+    /// Replace a customer's data key; prints the new key (shown once).
+    RotateKey {
+        #[arg(long)]
+        customer: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +200,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let (customer, key, data_key) =
                         tenancy::create_customer(&meta, &master, input).await?;
                     let out = serde_json::json!({"customer": customer, "api_key": key.api_key, "api_key_id": key.info.id, "data_key": data_key});
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                }
+                CustomerCommand::RotateKey { customer } => {
+                    let (customer, data_key) =
+                        tenancy::rotate_data_key(&meta, &master, &customer).await?;
+                    let out = serde_json::json!({"customer": customer, "data_key": data_key});
                     println!("{}", serde_json::to_string_pretty(&out)?);
                 }
                 CustomerCommand::List => {

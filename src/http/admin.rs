@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,6 +21,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/v1/customers/{id}", get(get_customer))
         .route(
+            "/admin/v1/customers/{id}/rotate-data-key",
+            post(rotate_data_key),
+        )
+        .route(
             "/admin/v1/customers/{id}/keys",
             get(list_keys).post(create_key),
         )
@@ -37,6 +41,16 @@ pub struct CustomerCreated {
     /// Id of that key, for revocation.
     pub api_key_id: String,
     /// Base64 of the 32-byte AES-256 key that decrypts this customer's stored files.
+    #[schema(example = "q1Zk3mJ0c2VjcmV0LWtleS1ieXRlcy1oZXJlLTMyYg==")]
+    pub data_key: String,
+}
+
+/// A customer's new data key, shown only here.
+#[derive(Serialize, ToSchema)]
+pub struct DataKeyRotated {
+    pub customer: Customer,
+    /// Base64 of the new 32-byte key; files stored from now on use it. Keep the old key
+    /// for files stored before (their header and job carry the old key id).
     #[schema(example = "q1Zk3mJ0c2VjcmV0LWtleS1ieXRlcy1oZXJlLTMyYg==")]
     pub data_key: String,
 }
@@ -148,6 +162,30 @@ pub async fn get_customer(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?}")))?;
     Ok(Json(customer))
+}
+
+/// Rotate a customer's data key: new files use the new key, stored files keep theirs.
+#[utoipa::path(post, path = "/admin/v1/customers/{id}/rotate-data-key", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "Rotated; the new key is shown only now", body = DataKeyRotated),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_data_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<DataKeyRotated>, ApiError> {
+    let (customer, data_key) = tenancy::rotate_data_key(&state.meta, &state.master, &id).await?;
+    audit(
+        &state,
+        "customer.rotate_data_key",
+        &id,
+        serde_json::json!({"key_id": customer.data_key_id}),
+    )
+    .await;
+    Ok(Json(DataKeyRotated { customer, data_key }))
 }
 
 /// Create another API key for a customer.

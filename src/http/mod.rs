@@ -9,6 +9,7 @@ pub mod files;
 pub mod jobs;
 pub mod openapi;
 pub mod ops;
+pub mod schedules;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::router())
         .merge(extract::router())
         .merge(jobs::router())
+        .merge(schedules::router())
         .merge(files::router())
         .merge(admin::router())
         .merge(openapi::router())

@@ -1,6 +1,7 @@
 //! Background extraction jobs: the queue in the metadata database, the workers that
 //! claim jobs with a lease, and the janitor that removes expired files.
 
+pub mod schedules;
 mod store;
 mod worker;
 

@@ -145,7 +145,8 @@ const SHUTDOWN: &str = "the server is shutting down";
 enum Outcome {
     /// Stopped by shutdown: back to the queue for the next start.
     Released,
-    Stored(crate::storage::StoredObject, u64),
+    /// The stored file, its rows and the id of the data key that encrypted it.
+    Stored(crate::storage::StoredObject, u64, String),
     Cancelled(&'static str),
     Failed(String, bool),
 }
@@ -163,13 +164,13 @@ async fn run_job(
         Err(error) => Outcome::Failed(format!("{error:#}"), false),
     };
     match outcome {
-        Outcome::Stored(stored, rows) => {
+        Outcome::Stored(stored, rows, key_id) => {
             let finished = Finished {
                 rows: rows as i64,
                 object_key: object_key(&job),
                 size: stored.size as i64,
                 sha256: stored.sha256,
-                key_id: stored_key_id(state, &job).await?,
+                key_id,
                 expires_at: Utc::now() + settings.retention,
                 execution_ms: started.elapsed().as_millis() as i64,
             };
@@ -204,11 +205,6 @@ async fn run_job(
         }
     }
     Ok(())
-}
-
-async fn stored_key_id(state: &AppState, job: &Job) -> anyhow::Result<String> {
-    let key = tenancy::data_key(&state.meta, &state.master, &job.customer_id).await?;
-    Ok(crate::crypto::key_id(&key))
 }
 
 /// `customers/{customer}/jobs/{job_id}.{ext}[.gz|.zip].cse`
@@ -337,7 +333,11 @@ async fn execute(
         return Ok(Outcome::Cancelled(reason));
     }
     match stored {
-        Ok(object) => Ok(Outcome::Stored(object, progress.rows())),
+        Ok(object) => Ok(Outcome::Stored(
+            object,
+            progress.rows(),
+            crate::crypto::key_id(&data_key),
+        )),
         Err(error) => {
             let source_error = source_task_error(source_task).await;
             match source_error {

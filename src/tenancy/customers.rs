@@ -145,6 +145,12 @@ pub async fn create_customer(
         }
         return Err(error.into());
     }
+    sqlx::query("INSERT INTO data_keys (key_id, customer_id, created_at) VALUES ($1, $2, $3)")
+        .bind(&customer.data_key_id)
+        .bind(&customer.id)
+        .bind(&customer.created_at)
+        .execute(&mut *tx)
+        .await?;
     let key = insert_key(&mut tx, &customer.id, "default").await?;
     tx.commit().await?;
     Ok((customer, key, B64.encode(data_key)))
@@ -183,6 +189,47 @@ pub async fn source_url(
     let url =
         String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("stored source URL is not UTF-8"))?;
     Ok(SecretString::from(url))
+}
+
+/// Replaces a customer's data key. New files use the new key; files already stored
+/// stay as they are, readable with the key they name in their header until they
+/// expire. Returns the customer and the new base64 key (shown only now).
+pub async fn rotate_data_key(
+    meta: &Meta,
+    master: &MasterKey,
+    id: &str,
+) -> Result<(Customer, String), TenancyError> {
+    let old = get_customer(meta, id)
+        .await?
+        .ok_or_else(|| TenancyError::NoCustomer(id.to_string()))?;
+    let key = crypto::random_key();
+    let key_id = crypto::key_id(&key);
+    let now = meta::now();
+    let mut tx = meta.pool.begin().await?;
+    sqlx::query("UPDATE customers SET data_key_wrapped = $1, data_key_id = $2, updated_at = $3 WHERE id = $4")
+        .bind(master.wrap(&key))
+        .bind(&key_id)
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE data_keys SET retired_at = $1 WHERE customer_id = $2 AND key_id = $3")
+        .bind(&now)
+        .bind(id)
+        .bind(&old.data_key_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO data_keys (key_id, customer_id, created_at) VALUES ($1, $2, $3)")
+        .bind(&key_id)
+        .bind(id)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let customer = get_customer(meta, id)
+        .await?
+        .ok_or_else(|| TenancyError::NoCustomer(id.to_string()))?;
+    Ok((customer, B64.encode(key)))
 }
 
 /// The decrypted current data key of a customer.

@@ -6,7 +6,8 @@ mod keys;
 
 pub use audit::{record, AuditEntry};
 pub use customers::{
-    create_customer, data_key, get_customer, list_customers, source_url, Customer, NewCustomer,
+    create_customer, data_key, get_customer, list_customers, rotate_data_key, source_url, Customer,
+    NewCustomer,
 };
 pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, CreatedKey};
 

@@ -874,3 +874,58 @@ async fn workers_share_a_postgres_queue_without_running_a_job_twice() {
     let files = walk(&app.data_dir.join("files"));
     assert_eq!(files.len(), 6, "one file per job: {files:?}");
 }
+
+#[tokio::test]
+async fn files_stored_before_a_key_rotation_keep_their_key() {
+    let app = spawn_with_workers(1, |_| {}).await;
+    let (key, created) = app.create_customer("rotate", &practices().sqlite).await;
+    let old_key = created["data_key"].as_str().unwrap().to_string();
+    let (before, old_file) = run_payment_types_job(&app, &key).await;
+    let rotated: Json = app
+        .client
+        .post(app.url("/admin/v1/customers/rotate/rotate-data-key"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_key = rotated["data_key"].as_str().unwrap().to_string();
+    assert_ne!(new_key, old_key);
+    assert_eq!(rotated["customer"]["data_key_id"], json_key_id(&new_key));
+    let (after, new_file) = run_payment_types_job(&app, &key).await;
+    assert_eq!(before["encryption"]["key_id"], json_key_id(&old_key));
+    assert_eq!(after["encryption"]["key_id"], json_key_id(&new_key));
+    // The old file still downloads and decrypts with the old key; the new one with the new key.
+    assert_eq!(decrypt(&old_key, &old_file), decrypt(&new_key, &new_file));
+    let wrong: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(&old_key)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert!(
+        cipherstream::crypto::cse1::Cse1Reader::new(&new_file[..], &wrong).is_err(),
+        "the old key must not open new files"
+    );
+}
+
+async fn run_payment_types_job(app: &TestApp, key: &str) -> (Json, Vec<u8>) {
+    let response = app.get(key, "/v1/extract/payment_types?mode=job").await;
+    let id = response.json::<Json>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = wait_final(app, key, &id).await;
+    assert_eq!(done["status"], "completed");
+    let file = download(app, key, &id).await;
+    (done, file)
+}
+
+fn json_key_id(data_key: &str) -> String {
+    cipherstream::crypto::key_id(
+        &base64::engine::general_purpose::STANDARD
+            .decode(data_key)
+            .unwrap(),
+    )
+}

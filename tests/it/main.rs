@@ -9,3 +9,4 @@ mod decrypt;
 mod extraction;
 mod helpers;
 mod jobs;
+mod schedules;
