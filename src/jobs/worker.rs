@@ -300,7 +300,7 @@ async fn execute(
             result = &mut upload => break result.context("the upload task panicked")?,
             _ = ticker.tick() => {
                 let rows = progress.rows();
-                let percent = if estimated == 0 { 0 } else { (rows * 100 / estimated).min(99) } as i64;
+                let percent = (rows * 100).checked_div(estimated).unwrap_or(0).min(99) as i64;
                 let elapsed = started.elapsed().as_secs_f64();
                 let eta = (rows > 0).then(|| (elapsed * (estimated.saturating_sub(rows)) as f64 / rows as f64).ceil() as i64);
                 let lease_until = Utc::now() + settings.lease;
