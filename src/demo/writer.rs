@@ -32,10 +32,9 @@ use crate::value::{Row, Value};
 /// Most bound values one statement may carry.
 const SQLITE_MAX_PARAMS: usize = 32_766;
 const MYSQL_MAX_PARAMS: usize = 65_535;
-/// Rows per statement: SQLite (in process) is fastest with small statements, MySQL
-/// with large ones (fewer round trips); both stay under the parameter limits.
-const SQLITE_MAX_ROWS: usize = 250;
-const MYSQL_MAX_ROWS: usize = 2_000;
+/// More rows per statement stop paying off (measured on SQLite: 250 and 2,000 rows per
+/// statement load equally fast) and make MySQL packets large.
+const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 /// Connections loading in parallel into MySQL/PostgreSQL.
 const SERVER_LANES: usize = 2;
 /// COPY data is sent in pieces of about this many bytes.
@@ -205,7 +204,7 @@ impl Target {
     pub(crate) async fn write(&self, def: &TableDef, rows: Vec<Row>) -> Result<()> {
         let result = match self {
             Target::Sqlite(pool) => {
-                let per_statement = rows_per_statement(def, SQLITE_MAX_PARAMS, SQLITE_MAX_ROWS);
+                let per_statement = rows_per_statement(def, SQLITE_MAX_PARAMS);
                 let mut tx = pool.begin().await?;
                 let mut rows = rows.into_iter().peekable();
                 while rows.peek().is_some() {
@@ -218,7 +217,7 @@ impl Target {
                 tx.commit().await
             }
             Target::Mysql(pool) => {
-                let per_statement = rows_per_statement(def, MYSQL_MAX_PARAMS, MYSQL_MAX_ROWS);
+                let per_statement = rows_per_statement(def, MYSQL_MAX_PARAMS);
                 let mut tx = pool.begin().await?;
                 let mut rows = rows.into_iter().peekable();
                 while rows.peek().is_some() {
@@ -247,8 +246,8 @@ fn parse_create_index(stmt: &str) -> Option<(&str, &str, &str)> {
     Some((table, name, columns.trim()))
 }
 
-fn rows_per_statement(def: &TableDef, max_params: usize, max_rows: usize) -> usize {
-    (max_params / def.columns.len()).clamp(1, max_rows)
+fn rows_per_statement(def: &TableDef, max_params: usize) -> usize {
+    (max_params / def.columns.len()).clamp(1, MAX_ROWS_PER_STATEMENT)
 }
 
 fn insert_head<DB: sqlx::Database>(def: &TableDef) -> QueryBuilder<'static, DB> {
@@ -330,12 +329,10 @@ mod tests {
     fn statements_stay_under_parameter_limits() {
         for def in super::super::tables::DEFS.iter() {
             assert!(
-                rows_per_statement(def, SQLITE_MAX_PARAMS, SQLITE_MAX_ROWS) * def.columns.len()
-                    <= SQLITE_MAX_PARAMS
+                rows_per_statement(def, SQLITE_MAX_PARAMS) * def.columns.len() <= SQLITE_MAX_PARAMS
             );
             assert!(
-                rows_per_statement(def, MYSQL_MAX_PARAMS, MYSQL_MAX_ROWS) * def.columns.len()
-                    <= MYSQL_MAX_PARAMS
+                rows_per_statement(def, MYSQL_MAX_PARAMS) * def.columns.len() <= MYSQL_MAX_PARAMS
             );
         }
     }

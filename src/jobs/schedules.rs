@@ -559,15 +559,55 @@ mod tests {
         assert_eq!(next, Utc.with_ymd_and_hms(2024, 6, 30, 16, 0, 0).unwrap());
     }
 
+    #[test]
+    fn daylight_saving_in_sydney_fires_once_a_day() {
+        let tz: Tz = "Australia/Sydney".parse().unwrap();
+        let slots = |expr: &str, from: &str| {
+            let cron = parse_cron(expr).unwrap();
+            let mut t = utc(from);
+            (0..4)
+                .map(|_| {
+                    t = next_slot(&cron, tz, t).unwrap();
+                    meta::format_time(t)
+                })
+                .collect::<Vec<_>>()
+        };
+        // DST starts 2024-10-06: 02:00 does not exist that day and the run is at 03:00 AEDT.
+        assert_eq!(
+            slots("0 2 * * *", "2024-10-04T00:00:00Z"),
+            [
+                "2024-10-04T16:00:00.000Z",
+                "2024-10-05T16:00:00.000Z",
+                "2024-10-06T15:00:00.000Z",
+                "2024-10-07T15:00:00.000Z"
+            ]
+        );
+        // DST ends 2024-04-07: 02:30 happens twice; only the first one runs.
+        assert_eq!(
+            slots("30 2 * * *", "2024-04-05T00:00:00Z"),
+            [
+                "2024-04-05T15:30:00.000Z",
+                "2024-04-06T15:30:00.000Z",
+                "2024-04-07T16:30:00.000Z",
+                "2024-04-08T16:30:00.000Z"
+            ]
+        );
+    }
+
     struct Env {
         state: AppState,
         _dir: tempfile::TempDir,
     }
 
     async fn env() -> Env {
+        env_with(None).await
+    }
+
+    async fn env_with(metadata_url: Option<String>) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::Config {
             data_dir: dir.path().to_path_buf(),
+            metadata_url,
             ..crate::config::Config::default()
         };
         let state = crate::app::build_state(config, "http://127.0.0.1:1".into())
@@ -641,10 +681,7 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn each_window_makes_one_job_with_sydney_dates() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_each_window_makes_one_job_with_sydney_dates(state: &AppState) {
         // Slot: 02:00 Sydney on 2024-03-01 (AEDT) = 2024-02-29T15:00Z.
         let now = utc("2024-02-29T15:00:30Z");
         let cases = [
@@ -679,7 +716,7 @@ mod tests {
             assert_eq!(request_value(&jobs[0], "from_date"), from, "{window:?}");
             assert_eq!(request_value(&jobs[0], "to_date"), to, "{window:?}");
             assert_eq!(request_value(&jobs[0], "format"), "csv");
-            assert_eq!(jobs[0].metadata["from_date"].as_str().is_some(), true);
+            assert!(jobs[0].metadata["from_date"].is_string());
             let after = get_schedule(&state.meta, "acme", &s.id)
                 .await
                 .unwrap()
@@ -697,10 +734,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn since_last_run_without_a_previous_run_starts_at_creation() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_since_last_run_without_a_previous_run_starts_at_creation(state: &AppState) {
         let s = create_schedule(
             &state.meta,
             "acme",
@@ -726,10 +760,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_slot_makes_one_job_even_when_run_twice() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_a_slot_makes_one_job_even_when_run_twice(state: &AppState) {
         let s = create_schedule(&state.meta, "acme", &spec("* * * * *", Window::PreviousDay))
             .await
             .unwrap();
@@ -758,10 +789,7 @@ mod tests {
         assert_eq!(jobs_of(state, &s.id).await.len(), 1);
     }
 
-    #[tokio::test]
-    async fn concurrent_runs_claim_a_slot_once() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_concurrent_runs_claim_a_slot_once(state: &AppState) {
         let s = create_schedule(&state.meta, "acme", &spec("* * * * *", Window::PreviousDay))
             .await
             .unwrap();
@@ -782,10 +810,7 @@ mod tests {
         assert_eq!(jobs_of(state, &s.id).await.len(), 1);
     }
 
-    #[tokio::test]
-    async fn missed_slots_run_once() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_missed_slots_run_once(state: &AppState) {
         let s = create_schedule(&state.meta, "acme", &spec("0 2 * * *", Window::PreviousDay))
             .await
             .unwrap();
@@ -821,10 +846,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn disabled_and_future_schedules_do_not_run() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_disabled_and_future_schedules_do_not_run(state: &AppState) {
         let mut disabled = spec("* * * * *", Window::PreviousDay);
         disabled.enabled = false;
         let d = create_schedule(&state.meta, "acme", &disabled)
@@ -845,10 +867,7 @@ mod tests {
         assert!(jobs_of(state, &f.id).await.is_empty());
     }
 
-    #[tokio::test]
-    async fn store_is_per_customer() {
-        let env = env().await;
-        let state = &env.state;
+    async fn check_store_is_per_customer(state: &AppState) {
         let s = create_schedule(&state.meta, "acme", &spec("0 2 * * *", Window::PreviousDay))
             .await
             .unwrap();
@@ -880,5 +899,110 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+    #[tokio::test]
+    async fn each_window_makes_one_job_with_sydney_dates() {
+        check_each_window_makes_one_job_with_sydney_dates(&env().await.state).await;
+    }
+
+    #[tokio::test]
+    async fn since_last_run_without_a_previous_run_starts_at_creation() {
+        check_since_last_run_without_a_previous_run_starts_at_creation(&env().await.state).await;
+    }
+
+    #[tokio::test]
+    async fn a_slot_makes_one_job_even_when_run_twice() {
+        check_a_slot_makes_one_job_even_when_run_twice(&env().await.state).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_runs_claim_a_slot_once() {
+        check_concurrent_runs_claim_a_slot_once(&env().await.state).await;
+    }
+
+    #[tokio::test]
+    async fn missed_slots_run_once() {
+        check_missed_slots_run_once(&env().await.state).await;
+    }
+
+    #[tokio::test]
+    async fn disabled_and_future_schedules_do_not_run() {
+        check_disabled_and_future_schedules_do_not_run(&env().await.state).await;
+    }
+
+    #[tokio::test]
+    async fn store_is_per_customer() {
+        check_store_is_per_customer(&env().await.state).await;
+    }
+
+    /// The same checks on PostgreSQL metadata, when a server is reachable (required when CI=true).
+    #[tokio::test]
+    async fn on_postgres_metadata() {
+        use sqlx::Connection;
+        let base = std::env::var("CIPHERSTREAM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        // The integration-test harness sweeps `cs_it_meta_<pid>_…` databases of dead processes.
+        let name = format!(
+            "cs_it_meta_{}_{}",
+            std::process::id(),
+            crate::crypto::random_hex(4)
+        );
+        let admin = format!("{base}/postgres");
+        let created = async {
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        if let Err(e) = created {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "PostgreSQL is required when CI=true: {e}");
+            eprintln!("skipping PostgreSQL metadata: {e}");
+            return;
+        }
+        let env = env_with(Some(format!("{base}/{name}"))).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_each_window_makes_one_job_with_sydney_dates(&env.state).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_since_last_run_without_a_previous_run_starts_at_creation(&env.state).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_a_slot_makes_one_job_even_when_run_twice(&env.state).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_concurrent_runs_claim_a_slot_once(&env.state).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_missed_slots_run_once(&env.state).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_disabled_and_future_schedules_do_not_run(&env.state).await;
+        sqlx::query("DELETE FROM schedules")
+            .execute(&env.state.meta.pool)
+            .await
+            .unwrap();
+        check_store_is_per_customer(&env.state).await;
+        env.state.meta.pool.close().await;
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
 }

@@ -136,6 +136,20 @@ async fn job_files_decrypt_to_the_synchronous_output_in_every_format() {
             hex::encode(sha2::Sha256::digest(&file))
         );
         let plain = decrypt(data_key, &file);
+        if format == "ndjson" {
+            // The documented Python example decrypts the downloaded file to the same bytes.
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("in.cse"), &file).unwrap();
+            let status = std::process::Command::new("python3")
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/decrypt.py"))
+                .args(["--key", data_key])
+                .arg(dir.path().join("in.cse"))
+                .arg(dir.path().join("out"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            assert_eq!(std::fs::read(dir.path().join("out")).unwrap(), plain);
+        }
         if format == "parquet" || compression == "zip" {
             // Parquet and zip embed write times; compare what they hold.
             assert!(!plain.is_empty());
@@ -592,6 +606,24 @@ async fn downloads_resume_with_range_and_expire_with_the_file() {
     assert_eq!(tail.status(), 206);
     joined.extend_from_slice(&tail.bytes().await.unwrap());
     assert_eq!(joined, whole);
+    // curl's own resume (-C -) on a partial file gives the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let partial = dir.path().join("file.cse");
+    std::fs::write(&partial, &whole[..whole.len() / 3]).unwrap();
+    // curl runs on a blocking thread: the server shares this test's runtime.
+    let (target, source) = (partial.clone(), url.clone());
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sSf", "--max-time", "30", "-C", "-", "-o"])
+            .arg(&target)
+            .arg(&source)
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(&partial).unwrap(), whole);
     // A tampered URL is refused.
     let tampered = url.replace("signature=", "signature=0");
     assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
@@ -820,6 +852,67 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn a_killed_mariadb_query_is_retried_and_the_job_completes() {
+    let Some(mysql) = practices().mysql.clone() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let slow = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/catalog/patients.toml"
+    ))
+    .unwrap()
+    .replacen(
+        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"",
+        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id + 0 * SLEEP(0.01)\"",
+        1,
+    );
+    std::fs::write(dir.path().join("patients.toml"), slow).unwrap();
+    let catalog_dir = dir.path().to_path_buf();
+    let app = spawn_with_workers(1, |c| c.catalog_dir = Some(catalog_dir)).await;
+    let (key, _) = app.create_customer("killed-mariadb", &mysql).await;
+    let response = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"procedure": "patients"}))
+        .send()
+        .await
+        .unwrap();
+    let id = response.json::<Json>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use sqlx::Connection;
+    let mut admin = sqlx::MySqlConnection::connect(&crate::helpers::mysql_base())
+        .await
+        .unwrap();
+    let mut killed = false;
+    for _ in 0..300 {
+        let running: Option<i64> = sqlx::query_scalar(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(0.01)%' AND INFO NOT LIKE '%PROCESSLIST%' AND INFO NOT LIKE '%COUNT(*)%' LIMIT 1",
+        )
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+        if let Some(thread) = running {
+            sqlx::raw_sql(&format!("KILL {thread}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            killed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(killed, "the extraction query was never seen running");
+    let done = wait_final(&app, &key, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["retry_count"], 1);
+    assert_eq!(done["rows_processed"], crate::helpers::PATIENTS);
 }
 
 #[tokio::test]

@@ -503,3 +503,54 @@ async fn schedules_due_run_makes_one_job_in_the_job_list() {
     // The job is the customer's own: another customer sees neither it nor the schedule.
     assert!(scheduled_jobs(&app, &other, &id).await.is_empty());
 }
+
+#[tokio::test]
+async fn schedules_openapi_documents_every_operation() {
+    let app = spawn().await;
+    let spec = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let doc: Json = serde_json::from_str(&spec).unwrap();
+    let operations = [
+        ("/v1/schedules", "post"),
+        ("/v1/schedules", "get"),
+        ("/v1/schedules/{schedule_id}", "get"),
+        ("/v1/schedules/{schedule_id}", "patch"),
+        ("/v1/schedules/{schedule_id}", "delete"),
+    ];
+    for (path, method) in operations {
+        let op = &doc["paths"][path][method];
+        assert!(
+            op.is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+        assert_eq!(op["tags"], json!(["schedules"]), "{method} {path}");
+        let security = op["security"].as_array().unwrap();
+        assert!(
+            security.iter().any(|s| s.get("api_key").is_some()),
+            "{method} {path}"
+        );
+    }
+    for schema in ["ScheduleOut", "ScheduleIn", "SchedulePatch", "ScheduleList"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    assert!(doc["components"]["schemas"]["ScheduleOut"]["example"].is_object());
+    let file = app.data_dir.join("openapi.json");
+    std::fs::write(&file, &spec).unwrap();
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import sys, json; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "OpenAPI validation failed (pip install openapi-spec-validator): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
