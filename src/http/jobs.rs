@@ -147,22 +147,7 @@ pub async fn queue_job(
     // The stored request never carries `mode`: a job always runs as a job.
     let request: Vec<(String, String)> =
         pairs.iter().filter(|(k, _)| k != "mode").cloned().collect();
-    let filters: serde_json::Map<String, serde_json::Value> = params
-        .filters
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                catalog::FilterValue::Int(i) => serde_json::json!(i),
-                catalog::FilterValue::Text(s) => serde_json::json!(s),
-                catalog::FilterValue::Bool(b) => serde_json::json!(b),
-            };
-            (name.clone(), value)
-        })
-        .collect();
-    let metadata = serde_json::json!({
-        "from_date": params.from_text, "to_date": params.to_text, "date_modifier": params.date_modifier,
-        "filters": filters, "columns": params.columns, "limit": params.limit,
-    });
+    let metadata = jobs::job_metadata(params);
     let new = NewJob {
         customer_id: caller.customer.id.clone(),
         procedure_name: procedure.name.clone(),

@@ -96,3 +96,23 @@ pub fn new_job_id(procedure: &str) -> String {
         crate::crypto::random_hex(4)
     )
 }
+
+/// The public `metadata` of a job: the extraction parameters it runs with.
+pub fn job_metadata(params: &crate::catalog::ExtractParams) -> serde_json::Value {
+    let filters: serde_json::Map<String, serde_json::Value> = params
+        .filters
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                crate::catalog::FilterValue::Int(i) => serde_json::json!(i),
+                crate::catalog::FilterValue::Text(s) => serde_json::json!(s),
+                crate::catalog::FilterValue::Bool(b) => serde_json::json!(b),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    serde_json::json!({
+        "from_date": params.from_text, "to_date": params.to_text, "date_modifier": params.date_modifier,
+        "filters": filters, "columns": params.columns, "limit": params.limit,
+    })
+}

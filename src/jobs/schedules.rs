@@ -389,33 +389,13 @@ fn job_for(
     Ok(NewJob {
         customer_id: schedule.customer_id.clone(),
         procedure_name: procedure.name.clone(),
-        metadata: job_metadata(&params),
+        metadata: super::job_metadata(&params),
         output_format: params.format.as_str().to_string(),
         compression: params.compression.as_str().to_string(),
         request,
         estimated_rows: None,
         idempotency_key: Some(format!("schedule:{}:{}", schedule.id, slot.timestamp())),
         schedule_id: Some(schedule.id.clone()),
-    })
-}
-
-/// The job metadata object (same shape as jobs created through the API).
-fn job_metadata(params: &ExtractParams) -> serde_json::Value {
-    let filters: serde_json::Map<String, serde_json::Value> = params
-        .filters
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                catalog::FilterValue::Int(i) => serde_json::json!(i),
-                catalog::FilterValue::Text(s) => serde_json::json!(s),
-                catalog::FilterValue::Bool(b) => serde_json::json!(b),
-            };
-            (name.clone(), value)
-        })
-        .collect();
-    serde_json::json!({
-        "from_date": params.from_text, "to_date": params.to_text, "date_modifier": params.date_modifier,
-        "filters": filters, "columns": params.columns, "limit": params.limit,
     })
 }
 

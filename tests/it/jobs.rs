@@ -496,23 +496,7 @@ async fn running_jobs_cancel_within_seconds_and_leave_no_file() {
     let Some(postgres) = practices().postgres.clone() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    // Each row costs the database 0.05 s: the job runs for many seconds.
-    let slow = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/catalog/patients.toml"
-    ))
-    .unwrap()
-    .replacen(
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"",
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id + 0 * length(pg_sleep(0.05)::text)\"",
-        1,
-    );
-    assert!(
-        slow.contains("pg_sleep"),
-        "the test catalog must slow the patients procedure down"
-    );
-    std::fs::write(dir.path().join("patients.toml"), slow).unwrap();
+    let dir = slow_patients_catalog("p.id + 0 * length(pg_sleep(0.05)::text)");
     let catalog_dir = dir.path().to_path_buf();
     let app = spawn_with_workers(1, |c| c.catalog_dir = Some(catalog_dir)).await;
     let (key, _) = app.create_customer("cancel-running", &postgres).await;
@@ -663,18 +647,7 @@ async fn a_killed_source_connection_is_retried_and_the_job_completes() {
     let Some(postgres) = practices().postgres.clone() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let slow = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/catalog/patients.toml"
-    ))
-    .unwrap()
-    .replacen(
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"",
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id + 0 * length(pg_sleep(0.01)::text)\"",
-        1,
-    );
-    std::fs::write(dir.path().join("patients.toml"), slow).unwrap();
+    let dir = slow_patients_catalog("p.id + 0 * length(pg_sleep(0.01)::text)");
     let catalog_dir = dir.path().to_path_buf();
     let app = spawn_with_workers(1, |c| c.catalog_dir = Some(catalog_dir)).await;
     let (key, _) = app.create_customer("killed", &postgres).await;
@@ -754,18 +727,7 @@ async fn a_job_survives_sigkill_of_its_server() {
     let Some(postgres) = practices().postgres.clone() else {
         return;
     };
-    let catalog = tempfile::tempdir().unwrap();
-    let slow = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/catalog/patients.toml"
-    ))
-    .unwrap()
-    .replacen(
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"",
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id + 0 * length(pg_sleep(0.02)::text)\"",
-        1,
-    );
-    std::fs::write(catalog.path().join("patients.toml"), slow).unwrap();
+    let catalog = slow_patients_catalog("p.id + 0 * length(pg_sleep(0.02)::text)");
     let data = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let (mut first, base) = start_server(data.path(), catalog.path());
@@ -859,18 +821,7 @@ async fn a_killed_mariadb_query_is_retried_and_the_job_completes() {
     let Some(mysql) = practices().mysql.clone() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let slow = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/catalog/patients.toml"
-    ))
-    .unwrap()
-    .replacen(
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"",
-        "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id + 0 * SLEEP(0.01)\"",
-        1,
-    );
-    std::fs::write(dir.path().join("patients.toml"), slow).unwrap();
+    let dir = slow_patients_catalog("p.id + 0 * SLEEP(0.01)");
     let catalog_dir = dir.path().to_path_buf();
     let app = spawn_with_workers(1, |c| c.catalog_dir = Some(catalog_dir)).await;
     let (key, _) = app.create_customer("killed-mariadb", &mysql).await;
@@ -1021,4 +972,27 @@ fn json_key_id(data_key: &str) -> String {
             .decode(data_key)
             .unwrap(),
     )
+}
+
+/// A catalog directory whose `patients` procedure computes `patient_id` with `expr`,
+/// a database-side delay per row, so a job runs long enough to be interrupted.
+fn slow_patients_catalog(expr: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"";
+    let catalog = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/catalog/patients.toml"
+    ))
+    .unwrap();
+    assert!(
+        catalog.contains(plain),
+        "the patients catalog changed shape"
+    );
+    let slow = catalog.replacen(
+        plain,
+        &format!("[[columns]]\nname = \"patient_id\"\nexpr = \"{expr}\""),
+        1,
+    );
+    std::fs::write(dir.path().join("patients.toml"), slow).unwrap();
+    dir
 }
