@@ -2,12 +2,12 @@
 # End-to-end extraction throughput: the release server streaming `appointments` from a
 # generated MariaDB practice over HTTP, beside the `mariadb` CLI reading the same rows.
 #
-#   bash bench/extract.sh [PATIENTS]        (default 100000 ≈ 1,000,000 appointments)
+#   bash bench/extract.sh [PATIENTS]        (default 110000 ≈ 1,030,000 appointments)
 #
 # Prints a Markdown table: rows/s and the server's peak RSS per format/compression.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PATIENTS=${1:-100000}
+PATIENTS=${1:-110000}
 DB=cs_bench_${PATIENTS}
 MYSQL_BASE=${CIPHERSTREAM_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cipherstream-target}"
@@ -47,6 +47,11 @@ print(f"SELECT {cols} FROM {p.get('from_mysql', p['from'])} ORDER BY {p['order_b
 PY
 t0=$(now); mysql -uroot --batch --quick "$DB" < "$WORK/appointments.sql" > "$WORK/cli.tsv"; t1=$(now)
 echo "| mariadb --batch --quick (baseline, the catalog's joined query) | $ROWS | $(python3 -c "print(f'{$t1-$t0:.2f}')") | $(rate "$ROWS" "$t0" "$t1") | $(( $(stat -c %s "$WORK/cli.tsv") / 1048576 )) | — |"
+t0=$(now); mysql -uroot --batch --quick "$DB" < "$WORK/appointments.sql" | gzip -1 > "$WORK/cli.tsv.gz"; t1=$(now)
+echo "| mariadb --batch --quick \| gzip -1 (baseline, joined query) | $ROWS | $(python3 -c "print(f'{$t1-$t0:.2f}')") | $(rate "$ROWS" "$t0" "$t1") | $(( $(stat -c %s "$WORK/cli.tsv.gz") / 1048576 )) | — |"
+# Server memory after a small extraction, before the large ones: RSS must not grow with rows.
+curl -sf -H "Authorization: Bearer $KEY" -o /dev/null "http://127.0.0.1:18080/v1/extract/appointments?limit=10000&mode=sync"
+echo "| cipherstream, 10,000 rows ndjson (memory reference) | 10000 | — | — | — | $(awk '/VmHWM/ {print int($2/1024)}' /proc/$SERVER/status) |"
 for spec in "ndjson none" "csv none" "json none" "parquet none" "ndjson gzip" "csv gzip" "csv zip"; do
   set -- $spec
   t0=$(now)
