@@ -365,7 +365,11 @@ impl Chart<'_> {
         if let Some(r) = self.recall.take() {
             let long_overdue = (self.w.as_of - r.due).num_days() > 730;
             let (status, updated) = if self.p.deceased || (long_overdue && self.rng.chance(0.5)) {
-                let at = r.due + Duration::days(if self.p.deceased { 1 } else { 730 });
+                // Closed when the practice heard of the death, or archived two years overdue.
+                let at = match self.death {
+                    Some(d) => d + Duration::days(7),
+                    None => r.due + Duration::days(730),
+                };
                 (
                     "cancelled",
                     self.utc(clock::at(at.min(self.w.as_of - Duration::days(1)), 11 * 60)),
