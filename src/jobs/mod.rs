@@ -9,7 +9,7 @@ pub use store::{
     cancel_job, create_job, get_job, list_jobs, CancelOutcome, CreateError, JobFilter, JobSort,
     NewJob,
 };
-pub use worker::{object_key, spawn_workers, sweep, JobSettings};
+pub use worker::{encrypt, object_key, spawn_workers, sweep, JobSettings};
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -382,8 +382,9 @@ impl SharedBuffer {
     }
 }
 
-/// Encrypts the plaintext chunks into CSE1 chunks; an error item passes through and ends the stream.
-fn encrypt(
+/// Encrypts the plaintext chunks into CSE1 chunks, ending with the storage's end-of-body
+/// marker; an error item passes through and ends the stream.
+pub fn encrypt(
     mut plain: mpsc::Receiver<std::io::Result<Bytes>>,
     key: [u8; 32],
 ) -> anyhow::Result<mpsc::Receiver<std::io::Result<Bytes>>> {
