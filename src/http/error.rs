@@ -291,3 +291,32 @@ fn generic_problem(
         ),
     }
 }
+
+/// Reads `limit` (1–100) or `offset` (≥ 0) of a list endpoint into `target`; any other
+/// name returns false so the caller can handle it.
+pub fn page_param(
+    name: &str,
+    value: &str,
+    limit: &mut i64,
+    offset: &mut i64,
+    errors: &mut Vec<FieldError>,
+) -> bool {
+    match name {
+        "limit" => match value.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => *limit = n,
+            _ => errors.push(FieldError::new(
+                "limit",
+                "limit must be an integer from 1 to 100",
+            )),
+        },
+        "offset" => match value.parse::<i64>() {
+            Ok(n) if n >= 0 => *offset = n,
+            _ => errors.push(FieldError::new(
+                "offset",
+                "offset must be an integer of 0 or more",
+            )),
+        },
+        _ => return false,
+    }
+    true
+}

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::catalog::find;
-use super::error::{ApiError, FieldError, Problem};
+use super::error::{page_param, ApiError, FieldError, Problem};
 use super::AppState;
 use crate::catalog::{self, ExtractParams, Procedure};
 use crate::jobs::{self, CancelOutcome, CreateError, Job, JobFilter, JobSort, JobStatus, NewJob};
@@ -283,15 +283,16 @@ fn parse_list(query: Option<String>, state: &AppState) -> Result<JobFilter, ApiE
             ));
             continue;
         }
+        if page_param(
+            name,
+            value,
+            &mut filter.limit,
+            &mut filter.offset,
+            &mut errors,
+        ) {
+            continue;
+        }
         match name.as_str() {
-            "limit" => match value.parse::<i64>() {
-                Ok(n) if (1..=100).contains(&n) => filter.limit = n,
-                _ => errors.push(FieldError::new("limit", "limit must be an integer from 1 to 100")),
-            },
-            "offset" => match value.parse::<i64>() {
-                Ok(n) if n >= 0 => filter.offset = n,
-                _ => errors.push(FieldError::new("offset", "offset must be an integer of 0 or more")),
-            },
             "status" => match JobStatus::parse(value) {
                 Some(s) => filter.status = Some(s),
                 None => errors.push(FieldError::new("status", "status must be one of queued, running, completed, failed, cancelled")),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
+use super::error::{page_param, ApiError, FieldError, Problem};
 use super::AppState;
 use crate::catalog::{self, Procedure};
 use crate::jobs::schedules::{self, Schedule, ScheduleSpec, Window};
@@ -430,28 +430,12 @@ fn parse_list(query: Option<String>) -> Result<(i64, i64), ApiError> {
             ));
             continue;
         }
-        match name.as_str() {
-            "limit" => match value.parse::<i64>() {
-                Ok(n) if (1..=100).contains(&n) => limit = n,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    "limit must be an integer from 1 to 100",
-                )),
-            },
-            "offset" => match value.parse::<i64>() {
-                Ok(n) if n >= 0 => offset = n,
-                _ => errors.push(FieldError::new(
-                    "offset",
-                    "offset must be an integer of 0 or more",
-                )),
-            },
-            other => errors.push(FieldError::new(
-                other,
-                format!(
-                    "unknown parameter {:?}; accepted parameters: limit, offset",
-                    other.chars().take(60).collect::<String>()
-                ),
-            )),
+        if !page_param(name, value, &mut limit, &mut offset, &mut errors) {
+            let shown: String = name.chars().take(60).collect();
+            errors.push(FieldError::new(
+                name,
+                format!("unknown parameter {shown:?}; accepted parameters: limit, offset"),
+            ));
         }
     }
     if errors.is_empty() {
