@@ -367,6 +367,18 @@ pub async fn report_progress(
     Ok(Some(requested != 0))
 }
 
+/// Records the row count a running job expects (the worker counts before it extracts).
+pub async fn record_estimate(meta: &Meta, id: &str, worker: &str, rows: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE jobs SET estimated_rows = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status = 'running'")
+        .bind(rows)
+        .bind(meta::now())
+        .bind(id)
+        .bind(worker)
+        .execute(&meta.pool)
+        .await?;
+    Ok(())
+}
+
 /// The stored file of a finished job.
 pub struct Finished {
     pub rows: i64,

@@ -266,6 +266,7 @@ async fn execute(
         Ok(n) => n,
         Err(error) => return Ok(Outcome::Failed(error.to_string(), error.is_transient())),
     };
+    store::record_estimate(&state.meta, &job.id, worker, estimated as i64).await?;
     let data_key = tenancy::data_key(&state.meta, &state.master, &customer_id).await?;
 
     let cancel = CancellationToken::new();

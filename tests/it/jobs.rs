@@ -123,6 +123,10 @@ async fn job_files_decrypt_to_the_synchronous_output_in_every_format() {
         let done = wait_final(&app, &key, id).await;
         assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(done["progress_percent"], 100);
+        assert_eq!(
+            done["estimated_rows"], done["rows_processed"],
+            "the worker records its count"
+        );
         assert_eq!(done["encryption"]["algorithm"], "AES-256-GCM");
         assert_eq!(done["metadata"]["from_date"], "2020-01-01");
         let file = download(&app, &key, id).await;
@@ -247,7 +251,18 @@ async fn auto_mode_makes_a_job_over_the_row_threshold() {
 #[tokio::test]
 async fn queued_jobs_cancel_at_once_and_lists_filter_sort_and_page() {
     // No workers: jobs stay queued.
-    let app = spawn_with_workers(0, |_| {}).await;
+    check_queue_listing(&spawn_with_workers(0, |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn queued_jobs_and_lists_on_postgres_metadata() {
+    let Some(app) = TestApp::spawn_with(MetaBackend::Postgres, |c| c.job_workers = 0).await else {
+        return;
+    };
+    check_queue_listing(&app).await;
+}
+
+async fn check_queue_listing(app: &TestApp) {
     let (key, _) = app.create_customer("queue", &practices().sqlite).await;
     let (other_key, _) = app
         .create_customer("queue-other", &practices().sqlite)
