@@ -124,9 +124,35 @@ pub async fn create_job(meta: &Meta, job: NewJob) -> Result<(Job, bool), CreateE
         }
         Err(e) => return Err(anyhow::Error::new(e).context("inserting a job").into()),
     }
-    let created = get_job(meta, &job.customer_id, &id)
-        .await?
-        .context("the new job is missing")?;
+    // The job as inserted: a worker may claim it at once, but the answer to its
+    // creation is the queued job.
+    let created = Job {
+        id,
+        customer_id: job.customer_id,
+        procedure_name: job.procedure_name,
+        status: JobStatus::Queued,
+        request: job.request,
+        output_format: job.output_format,
+        compression: job.compression,
+        metadata: job.metadata,
+        progress_percent: 0,
+        rows_processed: 0,
+        estimated_rows: job.estimated_rows,
+        estimated_completion_seconds: None,
+        created_at: now.clone(),
+        updated_at: now,
+        started_at: None,
+        completed_at: None,
+        execution_time_ms: None,
+        file_size_bytes: None,
+        object_key: None,
+        sha256: None,
+        key_id: None,
+        expires_at: None,
+        error_message: None,
+        retry_count: 0,
+        schedule_id: job.schedule_id,
+    };
     Ok((created, true))
 }
 
