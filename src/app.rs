@@ -17,6 +17,7 @@ use crate::jobs;
 use crate::meta::Meta;
 use crate::source::Sources;
 use crate::storage::Storage;
+use crate::webhooks;
 
 /// A bound, ready-to-serve application.
 pub struct Application {
@@ -32,6 +33,8 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let public_base = config.public_base(listener.local_addr()?);
+        // A bad webhook CA file stops the start, not the dispatcher later.
+        webhooks::http_client(&config.webhook_settings())?;
         let state = build_state(config, public_base).await?;
         Ok(Application { listener, state })
     }
@@ -65,6 +68,19 @@ impl Application {
                 every,
                 shutdown.clone(),
             ));
+            workers.push(webhooks::spawn_dispatcher(
+                self.state.clone(),
+                self.state.config.webhook_settings(),
+                shutdown.clone(),
+            )?);
+            if let Some(smtp) = self.state.config.smtp_settings() {
+                workers.push(webhooks::email::spawn_mailer(
+                    self.state.clone(),
+                    smtp,
+                    every,
+                    shutdown.clone(),
+                )?);
+            }
         }
         let served = if role == Role::Worker {
             shutdown.cancelled().await;
@@ -98,6 +114,8 @@ pub async fn build_state(config: Config, public_base: String) -> anyhow::Result<
         None => Catalog::builtin()?,
     };
     let meta = Meta::open(&config.metadata_url()).await?;
+    // Install the metrics recorder before anything counts.
+    http::metrics::handle();
     let storage = Storage::local(
         config.data_dir.join("files"),
         master.derive("download-urls"),

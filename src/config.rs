@@ -78,6 +78,34 @@ pub struct Config {
     pub download_url_ttl_seconds: u64,
     /// How often idle workers look for queued jobs, in milliseconds.
     pub job_poll_interval_ms: u64,
+    /// Accept webhook URLs on loopback hosts, `http://` included (local development, tests).
+    pub webhook_allow_loopback: bool,
+    /// Accept webhook URLs that resolve to private, link-local or other non-public addresses.
+    pub webhook_allow_private: bool,
+    /// PEM file of extra root certificates trusted for webhook receivers (a private CA).
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Webhook calls in flight at once in this process.
+    pub webhook_concurrency: usize,
+    /// How often an idle dispatcher looks for due deliveries, in milliseconds.
+    pub webhook_poll_interval_ms: u64,
+    /// Consecutive failed calls that open an endpoint's circuit.
+    pub webhook_circuit_failure_threshold: i64,
+    /// Seconds an open circuit waits before one probe call.
+    pub webhook_circuit_cooldown_seconds: u64,
+    /// An endpoint whose calls all fail for this many seconds is disabled.
+    pub webhook_disable_after_seconds: u64,
+    /// How long a rotated-out webhook secret keeps signing beside the new one, by default.
+    pub webhook_secret_grace_seconds: u64,
+    /// SMTP server for email notifications; without one, email notifications are off.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_username: Option<String>,
+    #[serde(skip_serializing)]
+    pub smtp_password: Option<SecretString>,
+    /// `none`, `starttls` or `tls`.
+    pub smtp_tls: crate::webhooks::email::SmtpTls,
+    /// The From: of notification mails.
+    pub smtp_from: String,
 }
 
 /// How log lines are written.
@@ -116,6 +144,21 @@ impl Default for Config {
             file_retention_seconds: 12 * 3600,
             download_url_ttl_seconds: 12 * 3600,
             job_poll_interval_ms: 500,
+            webhook_allow_loopback: false,
+            webhook_allow_private: false,
+            webhook_ca_file: None,
+            webhook_concurrency: 16,
+            webhook_poll_interval_ms: 250,
+            webhook_circuit_failure_threshold: 5,
+            webhook_circuit_cooldown_seconds: 60,
+            webhook_disable_after_seconds: 3 * 24 * 3600,
+            webhook_secret_grace_seconds: 24 * 3600,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_tls: crate::webhooks::email::SmtpTls::Starttls,
+            smtp_from: "CipherStream <notifications@localhost>".into(),
         }
     }
 }
@@ -174,6 +217,14 @@ impl Config {
             self.source_pool_size > 0,
             "source_pool_size must be at least 1"
         );
+        anyhow::ensure!(
+            self.webhook_circuit_failure_threshold > 0,
+            "webhook_circuit_failure_threshold must be at least 1"
+        );
+        anyhow::ensure!(
+            self.webhook_concurrency > 0,
+            "webhook_concurrency must be at least 1"
+        );
         if let Some(url) = &self.metadata_url {
             anyhow::ensure!(
                 url.starts_with("sqlite:")
@@ -210,6 +261,34 @@ impl Config {
             poll_interval: Duration::from_millis(self.job_poll_interval_ms),
             progress_interval: Duration::from_millis(500),
         }
+    }
+
+    /// Dispatcher behaviour.
+    pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {
+        crate::webhooks::WebhookSettings {
+            guard: crate::webhooks::guard::Guard {
+                allow_loopback: self.webhook_allow_loopback,
+                allow_private: self.webhook_allow_private,
+            },
+            ca_file: self.webhook_ca_file.clone(),
+            concurrency: self.webhook_concurrency,
+            poll_interval: Duration::from_millis(self.webhook_poll_interval_ms),
+            circuit_failure_threshold: self.webhook_circuit_failure_threshold,
+            circuit_cooldown: Duration::from_secs(self.webhook_circuit_cooldown_seconds),
+            disable_after: Duration::from_secs(self.webhook_disable_after_seconds),
+        }
+    }
+
+    /// The SMTP server, when one is configured.
+    pub fn smtp_settings(&self) -> Option<crate::webhooks::email::SmtpSettings> {
+        Some(crate::webhooks::email::SmtpSettings {
+            host: self.smtp_host.clone()?,
+            port: self.smtp_port,
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            tls: self.smtp_tls,
+            from: self.smtp_from.clone(),
+        })
     }
 
     /// The base of URLs handed to clients.

@@ -16,6 +16,7 @@ pub mod source;
 pub mod storage;
 pub mod tenancy;
 pub mod value;
+pub mod webhooks;
 
 pub use app::Application;
 pub use config::Config;

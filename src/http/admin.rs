@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
             get(list_keys).post(create_key),
         )
         .route("/admin/v1/customers/{id}/keys/{key_id}", delete(revoke_key))
+        .route("/admin/v1/maintenance", post(announce_maintenance))
 }
 
 /// A new customer with its secrets, each shown only here.
@@ -263,4 +264,54 @@ pub async fn revoke_key(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What an announcement queued.
+#[derive(Serialize, ToSchema)]
+pub struct MaintenanceQueued {
+    /// The event id; `null` when no endpoint subscribes to `system.maintenance`.
+    pub event_id: Option<String>,
+    /// Deliveries queued, one per subscribed endpoint.
+    pub deliveries: usize,
+}
+
+/// Announce maintenance: a `system.maintenance` event to every subscribed endpoint of every customer.
+#[utoipa::path(post, path = "/admin/v1/maintenance", tag = "admin", security(("admin_token" = [])),
+    request_body = crate::webhooks::Maintenance,
+    responses(
+        (status = 202, description = "Queued", body = MaintenanceQueued),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn announce_maintenance(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Bytes,
+) -> Result<(StatusCode, Json<MaintenanceQueued>), ApiError> {
+    let input: crate::webhooks::Maintenance = json_body(&body)?;
+    input.check().map_err(|errors| {
+        ApiError::fields(
+            errors
+                .into_iter()
+                .map(|(field, message)| super::error::FieldError::new(field, message))
+                .collect(),
+        )
+    })?;
+    let (event_id, deliveries) = crate::webhooks::announce_maintenance(&state.meta, &input).await?;
+    tenancy::record(
+        &state.meta,
+        AuditEntry {
+            action: "maintenance.announce".into(),
+            detail: serde_json::json!({"event_id": event_id, "deliveries": deliveries, "starts_at": input.starts_at}),
+            ..Default::default()
+        },
+    )
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MaintenanceQueued {
+            event_id,
+            deliveries,
+        }),
+    ))
 }

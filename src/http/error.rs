@@ -320,3 +320,18 @@ pub fn page_param(
     }
     true
 }
+
+/// The request body as a JSON object, or a 400 naming `body`.
+pub fn body_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::field(
+            "body",
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::field(
+            "body",
+            format!("the request body is not valid JSON: {e}"),
+        )),
+    }
+}

@@ -7,9 +7,12 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod jobs;
+pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod schedules;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -61,12 +64,16 @@ pub fn router(state: AppState) -> Router {
         .merge(extract::router())
         .merge(jobs::router())
         .merge(schedules::router())
+        .merge(webhooks::router())
+        .merge(notifications::router())
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .merge(files::router())
         .merge(admin::router())
         .merge(openapi::router())
         .fallback(ops::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(error::problem_context))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)

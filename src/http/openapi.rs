@@ -43,6 +43,24 @@ Extraction parameters are validated before any query runs; string filter values 
         super::admin::create_key,
         super::admin::list_keys,
         super::admin::revoke_key,
+        super::admin::announce_maintenance,
+        super::webhooks::create_webhook,
+        super::webhooks::list_webhooks,
+        super::webhooks::get_webhook,
+        super::webhooks::update_webhook,
+        super::webhooks::delete_webhook,
+        super::webhooks::rotate_secret,
+        super::webhooks::test_webhook,
+        super::webhooks::list_deliveries,
+        super::webhooks::webhook_stats,
+        super::webhooks::recover,
+        super::webhooks::dead_letter,
+        super::webhooks::get_delivery,
+        super::webhooks::retry_delivery,
+        super::notifications::get_email,
+        super::notifications::put_email,
+        super::notifications::delete_email,
+        super::metrics::metrics,
     ),
     components(schemas(super::error::Problem, super::error::FieldError)),
     modifiers(&Security),
@@ -51,9 +69,13 @@ Extraction parameters are validated before any query runs; string filter values 
         (name = "jobs", description = "Background extractions to encrypted files"),
         (name = "schedules", description = "Recurring extractions: each run creates a job"),
         (name = "files", description = "Presigned downloads of job files (no API key; the URL is the credential)"),
+        (name = "webhooks", description = "Signed, retried event deliveries to your endpoints, and email notifications. \
+Every call carries `X-CipherStream-Signature: sha256=<hex HMAC-SHA256 of the raw body>` (one value per active secret during a rotation, space-separated), \
+`X-CipherStream-Timestamp` (Unix seconds, also in the body as `timestamp`), `X-CipherStream-Event`, `X-CipherStream-Delivery`, and the Standard Webhooks \
+headers `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`. Reject timestamps more than 5 minutes off; deduplicate on `delivery_id`."),
         (name = "catalog", description = "What can be extracted"),
         (name = "admin", description = "Customers and API keys (admin token)"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and Prometheus metrics"),
     )
 )]
 pub struct ApiDoc;

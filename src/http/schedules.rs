@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::{page_param, ApiError, FieldError, Problem};
+use super::error::{body_object, page_param, ApiError, FieldError, Problem};
 use super::AppState;
 use crate::catalog::{self, Procedure};
 use crate::jobs::schedules::{self, Schedule, ScheduleSpec, Window};
@@ -193,20 +193,6 @@ pub struct ScheduleListQuery {
     limit: Option<i64>,
     #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
-}
-
-fn body_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::field(
-            "body",
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::field(
-            "body",
-            format!("the request body is not valid JSON: {e}"),
-        )),
-    }
 }
 
 fn string_field(

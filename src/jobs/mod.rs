@@ -1,10 +1,12 @@
 //! Background extraction jobs: the queue in the metadata database, the workers that
 //! claim jobs with a lease, and the janitor that removes expired files.
 
+mod out;
 pub mod schedules;
 mod store;
 mod worker;
 
+pub use out::{EncryptionOut, JobOut};
 pub use store::{
     cancel_job, create_job, get_job, list_jobs, CancelOutcome, CreateError, JobFilter, JobSort,
     NewJob,

@@ -10,6 +10,7 @@ use sqlx::Row;
 
 use super::{new_job_id, Job, JobStatus};
 use crate::meta::{self, Backend, Meta};
+use crate::webhooks::{self, EventType};
 
 const COLUMNS: &str = "id, customer_id, procedure_name, status, request, output_format, compression, metadata, \
     progress_percent, rows_processed, estimated_rows, estimated_completion_seconds, created_at, updated_at, \
@@ -71,6 +72,33 @@ fn from_row(row: &AnyRow) -> anyhow::Result<Job> {
         retry_count: row.try_get("retry_count")?,
         schedule_id: row.try_get("schedule_id")?,
     })
+}
+
+/// Writes the event of a job's new state in the transaction that made it.
+async fn emit_for(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    event: EventType,
+) -> anyhow::Result<()> {
+    if event == EventType::JobProgress {
+        // Progress is reported twice a second: skip building the event when nobody listens.
+        let listeners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 1 AND events LIKE '%job.progress%' \
+             AND customer_id = (SELECT customer_id FROM jobs WHERE id = $1)",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if listeners == 0 {
+            return Ok(());
+        }
+    }
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    webhooks::emit_job_event(conn, event, &from_row(&row)?).await?;
+    Ok(())
 }
 
 /// Queues a job. With an idempotency key, the same key and request return the
@@ -288,6 +316,7 @@ pub enum CancelOutcome {
 /// Cancels a queued job at once, or asks the worker of a running one to stop.
 pub async fn cancel_job(meta: &Meta, customer_id: &str, id: &str) -> anyhow::Result<CancelOutcome> {
     let now = meta::now();
+    let mut tx = meta.pool.begin().await?;
     let cancelled_now = sqlx::query(
         "UPDATE jobs SET status = 'cancelled', error_message = 'cancelled by user', completed_at = $1, updated_at = $1 \
          WHERE id = $2 AND customer_id = $3 AND status = 'queued'",
@@ -295,10 +324,17 @@ pub async fn cancel_job(meta: &Meta, customer_id: &str, id: &str) -> anyhow::Res
     .bind(&now)
     .bind(id)
     .bind(customer_id)
-    .execute(&meta.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
+    if cancelled_now {
+        emit_for(&mut tx, id, EventType::JobCancelled).await?;
+    }
+    tx.commit().await?;
+    if cancelled_now {
+        webhooks::outbox::wake();
+    }
     sqlx::query("UPDATE jobs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND customer_id = $3 AND status = 'running'")
         .bind(&now)
         .bind(id)
@@ -370,6 +406,7 @@ pub async fn report_progress(
     eta_seconds: Option<i64>,
     lease_until: DateTime<Utc>,
 ) -> anyhow::Result<Option<bool>> {
+    let mut tx = meta.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET rows_processed = $1, progress_percent = $2, estimated_completion_seconds = $3, \
          lease_expires_at = $4, updated_at = $5 WHERE id = $6 AND lease_owner = $7 AND status = 'running'",
@@ -381,15 +418,18 @@ pub async fn report_progress(
     .bind(meta::now())
     .bind(id)
     .bind(worker)
-    .execute(&meta.pool)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(None);
     }
     let requested: i64 = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
         .bind(id)
-        .fetch_one(&meta.pool)
+        .fetch_one(&mut *tx)
         .await?;
+    emit_for(&mut tx, id, EventType::JobProgress).await?;
+    tx.commit().await?;
+    webhooks::outbox::wake();
     Ok(Some(requested != 0))
 }
 
@@ -419,6 +459,7 @@ pub struct Finished {
 /// Marks a job completed with its file, if this worker still holds it.
 pub async fn complete(meta: &Meta, id: &str, worker: &str, f: &Finished) -> anyhow::Result<bool> {
     let now = meta::now();
+    let mut tx = meta.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'completed', rows_processed = $1, progress_percent = 100, estimated_completion_seconds = 0, \
          object_key = $2, file_size_bytes = $3, sha256 = $4, key_id = $5, expires_at = $6, execution_time_ms = $7, \
@@ -435,9 +476,15 @@ pub async fn complete(meta: &Meta, id: &str, worker: &str, f: &Finished) -> anyh
     .bind(&now)
     .bind(id)
     .bind(worker)
-    .execute(&meta.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let completed = done.rows_affected() == 1;
+    if completed {
+        emit_for(&mut tx, id, EventType::JobCompleted).await?;
+    }
+    tx.commit().await?;
+    webhooks::outbox::wake();
+    Ok(completed)
 }
 
 /// Ends a job this worker holds as `failed` or `cancelled` with a message.
@@ -449,7 +496,8 @@ pub async fn finish_unsuccessfully(
     message: &str,
 ) -> anyhow::Result<()> {
     let now = meta::now();
-    sqlx::query(
+    let mut tx = meta.pool.begin().await?;
+    let done = sqlx::query(
         "UPDATE jobs SET status = $1, error_message = $2, completed_at = $3, updated_at = $3, lease_owner = NULL, \
          lease_expires_at = NULL WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
     )
@@ -458,8 +506,17 @@ pub async fn finish_unsuccessfully(
     .bind(&now)
     .bind(id)
     .bind(worker)
-    .execute(&meta.pool)
+    .execute(&mut *tx)
     .await?;
+    if done.rows_affected() == 1 {
+        let event = match status {
+            JobStatus::Cancelled => EventType::JobCancelled,
+            _ => EventType::JobFailed,
+        };
+        emit_for(&mut tx, id, event).await?;
+    }
+    tx.commit().await?;
+    webhooks::outbox::wake();
     Ok(())
 }
 
@@ -504,15 +561,32 @@ pub async fn release(meta: &Meta, id: &str, worker: &str) -> anyhow::Result<()> 
 /// past `max_retries` they fail. Returns how many were requeued or failed.
 pub async fn recover_expired_leases(meta: &Meta, max_retries: i64) -> anyhow::Result<u64> {
     let now = meta::now();
-    let failed = sqlx::query(
-        "UPDATE jobs SET status = 'failed', error_message = 'the worker running this job stopped too many times', \
-         completed_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \
-         WHERE status = 'running' AND lease_expires_at < $1 AND retry_count >= $2",
+    let exhausted: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < $1 AND retry_count >= $2",
     )
     .bind(&now)
     .bind(max_retries)
-    .execute(&meta.pool)
+    .fetch_all(&meta.pool)
     .await?;
+    let mut failed = 0;
+    for id in exhausted {
+        let mut tx = meta.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'failed', error_message = 'the worker running this job stopped too many times', \
+             completed_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $2 AND status = 'running' AND lease_expires_at < $1",
+        )
+        .bind(&now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            emit_for(&mut tx, &id, EventType::JobFailed).await?;
+            failed += 1;
+        }
+        tx.commit().await?;
+        webhooks::outbox::wake();
+    }
     let requeued = sqlx::query(
         "UPDATE jobs SET status = 'queued', retry_count = retry_count + 1, run_after = $1, rows_processed = 0, \
          progress_percent = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
@@ -521,7 +595,7 @@ pub async fn recover_expired_leases(meta: &Meta, max_retries: i64) -> anyhow::Re
     .bind(&now)
     .execute(&meta.pool)
     .await?;
-    Ok(failed.rows_affected() + requeued.rows_affected())
+    Ok(failed + requeued.rows_affected())
 }
 
 /// Completed jobs whose file has passed its retention: (job id, object key).

@@ -9,4 +9,6 @@ mod decrypt;
 mod extraction;
 mod helpers;
 mod jobs;
+mod receiver;
 mod schedules;
+mod webhooks;
