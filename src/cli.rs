@@ -1,4 +1,5 @@
-//! The command line: `serve`, `demo generate`, `customer …`, `key …`, `migrate`.
+//! The command line: `serve`, `demo generate`, `customer …`, `key …`, `maintenance
+//! announce`, `migrate`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Announce maintenance to integrators (a `system.maintenance` webhook event).
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
     /// Create or update the metadata database schema, then exit.
     Migrate,
     /// Decrypt a downloaded job file (CSE1 format) with the customer's data key.
@@ -122,6 +126,25 @@ pub enum CustomerCommand {
     RotateKey {
         #[arg(long)]
         customer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Queue `system.maintenance` for every subscribed endpoint of every customer.
+    Announce {
+        /// What happens, for the integrators' operators.
+        #[arg(long)]
+        message: String,
+        /// Start of the window (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        starts_at: String,
+        /// End of the window (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        ends_at: Option<String>,
+        /// info, warning or critical.
+        #[arg(long, default_value = "info")]
+        severity: String,
     },
 }
 
@@ -236,6 +259,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let bytes =
                 crypto::cse1::decrypt_file(&key, &input, &output, std::io::stderr().is_terminal())?;
             eprintln!("decrypted {bytes} bytes into {}", output.display());
+            Ok(())
+        }
+        Command::Maintenance(MaintenanceCommand::Announce {
+            message,
+            starts_at,
+            ends_at,
+            severity,
+        }) => {
+            let (meta, _) = open_meta(&config).await?;
+            let announcement = crate::webhooks::Maintenance {
+                message,
+                starts_at,
+                ends_at,
+                severity: Some(severity),
+            };
+            if let Err(errors) = announcement.check() {
+                let text: Vec<String> = errors
+                    .iter()
+                    .map(|(f, m)| format!("--{}: {m}", f.replace('_', "-")))
+                    .collect();
+                anyhow::bail!("{}", text.join("; "));
+            }
+            let (event_id, deliveries) =
+                crate::webhooks::announce_maintenance(&meta, &announcement).await?;
+            tenancy::record(
+                &meta,
+                tenancy::AuditEntry {
+                    action: "maintenance.announce".into(),
+                    detail: serde_json::json!({"event_id": event_id, "deliveries": deliveries, "via": "cli"}),
+                    ..Default::default()
+                },
+            )
+            .await;
+            println!(
+                "{}",
+                serde_json::json!({"event_id": event_id, "deliveries": deliveries})
+            );
             Ok(())
         }
         Command::Migrate => {

@@ -880,7 +880,7 @@ pub async fn test_webhook(
         )));
     }
     let data = sample_job(&caller.customer.id, &state.public_base);
-    let mut tx = state.meta.pool.begin().await.map_err(anyhow::Error::from)?;
+    let mut tx = state.meta.begin().await.map_err(anyhow::Error::from)?;
     let emitted = outbox::emit(
         &mut tx,
         Audience::Endpoint(&endpoint.id),

@@ -316,7 +316,7 @@ pub enum CancelOutcome {
 /// Cancels a queued job at once, or asks the worker of a running one to stop.
 pub async fn cancel_job(meta: &Meta, customer_id: &str, id: &str) -> anyhow::Result<CancelOutcome> {
     let now = meta::now();
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let cancelled_now = sqlx::query(
         "UPDATE jobs SET status = 'cancelled', error_message = 'cancelled by user', completed_at = $1, updated_at = $1 \
          WHERE id = $2 AND customer_id = $3 AND status = 'queued'",
@@ -363,7 +363,7 @@ pub async fn claim_next(
     } else {
         ""
     };
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let id: Option<String> = sqlx::query_scalar(&format!(
         "SELECT id FROM jobs j WHERE status = 'queued' AND run_after <= $1 \
          AND (SELECT COUNT(*) FROM jobs r WHERE r.customer_id = j.customer_id AND r.status = 'running') < $2 \
@@ -406,7 +406,7 @@ pub async fn report_progress(
     eta_seconds: Option<i64>,
     lease_until: DateTime<Utc>,
 ) -> anyhow::Result<Option<bool>> {
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET rows_processed = $1, progress_percent = $2, estimated_completion_seconds = $3, \
          lease_expires_at = $4, updated_at = $5 WHERE id = $6 AND lease_owner = $7 AND status = 'running'",
@@ -459,7 +459,7 @@ pub struct Finished {
 /// Marks a job completed with its file, if this worker still holds it.
 pub async fn complete(meta: &Meta, id: &str, worker: &str, f: &Finished) -> anyhow::Result<bool> {
     let now = meta::now();
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'completed', rows_processed = $1, progress_percent = 100, estimated_completion_seconds = 0, \
          object_key = $2, file_size_bytes = $3, sha256 = $4, key_id = $5, expires_at = $6, execution_time_ms = $7, \
@@ -496,7 +496,7 @@ pub async fn finish_unsuccessfully(
     message: &str,
 ) -> anyhow::Result<()> {
     let now = meta::now();
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = $1, error_message = $2, completed_at = $3, updated_at = $3, lease_owner = NULL, \
          lease_expires_at = NULL WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
@@ -570,7 +570,7 @@ pub async fn recover_expired_leases(meta: &Meta, max_retries: i64) -> anyhow::Re
     .await?;
     let mut failed = 0;
     for id in exhausted {
-        let mut tx = meta.pool.begin().await?;
+        let mut tx = meta.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET status = 'failed', error_message = 'the worker running this job stopped too many times', \
              completed_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \

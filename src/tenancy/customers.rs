@@ -121,7 +121,7 @@ pub async fn create_customer(
         created_at: now.clone(),
         updated_at: now,
     };
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO customers (id, name, source_kind, source_url_wrapped, ip_allowlist, rate_limit_per_minute, \
          data_key_wrapped, data_key_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -205,7 +205,7 @@ pub async fn rotate_data_key(
     let key = crypto::random_key();
     let key_id = crypto::key_id(&key);
     let now = meta::now();
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     sqlx::query("UPDATE customers SET data_key_wrapped = $1, data_key_id = $2, updated_at = $3 WHERE id = $4")
         .bind(master.wrap(&key))
         .bind(&key_id)

@@ -79,7 +79,7 @@ pub async fn create_key(
     if get_customer(meta, customer_id).await?.is_none() {
         return Err(TenancyError::NoCustomer(customer_id.to_string()));
     }
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let key = insert_key(&mut tx, customer_id, name).await?;
     tx.commit().await?;
     Ok(key)

@@ -446,7 +446,7 @@ impl Dispatcher {
         let endpoint = &call.endpoint;
         let now = Utc::now();
         let now_text = meta::format_time(now);
-        let mut tx = self.state.meta.pool.begin().await?;
+        let mut tx = self.state.meta.begin().await?;
         for id in &call.deliveries {
             let row =
                 sqlx::query("SELECT attempts, max_attempts FROM webhook_deliveries WHERE id = $1")

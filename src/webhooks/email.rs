@@ -95,7 +95,7 @@ pub async fn put_settings(
     enabled: bool,
 ) -> anyhow::Result<EmailSettings> {
     let now = meta::now();
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     sqlx::query("DELETE FROM email_settings WHERE customer_id = $1")
         .bind(customer_id)
         .execute(&mut *tx)

@@ -299,7 +299,7 @@ pub async fn update_endpoint(
 
 /// Deletes an endpoint with its deliveries and attempts.
 pub async fn delete_endpoint(meta: &Meta, customer_id: &str, id: &str) -> anyhow::Result<bool> {
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let owned: Option<String> =
         sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE id = $1 AND customer_id = $2")
             .bind(id)

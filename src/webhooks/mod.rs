@@ -151,7 +151,7 @@ pub async fn announce_maintenance(
         "ends_at": announcement.ends_at,
         "severity": announcement.severity.as_deref().unwrap_or("info"),
     });
-    let mut tx = meta.pool.begin().await?;
+    let mut tx = meta.begin().await?;
     let emitted = outbox::emit(
         &mut tx,
         outbox::Audience::Everyone,

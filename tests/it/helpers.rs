@@ -211,6 +211,11 @@ impl TestApp {
         backend: MetaBackend,
         adjust: impl FnOnce(&mut Config),
     ) -> Option<TestApp> {
+        // Warnings and errors of the server show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let metadata_url = match backend {
             MetaBackend::Sqlite => None,
