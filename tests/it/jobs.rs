@@ -991,7 +991,7 @@ fn json_key_id(data_key: &str) -> String {
 
 /// A catalog directory whose `patients` procedure computes `patient_id` with `expr`,
 /// a database-side delay per row, so a job runs long enough to be interrupted.
-fn slow_patients_catalog(expr: &str) -> tempfile::TempDir {
+pub(crate) fn slow_patients_catalog(expr: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plain = "[[columns]]\nname = \"patient_id\"\nexpr = \"p.id\"";
     let catalog = std::fs::read_to_string(concat!(

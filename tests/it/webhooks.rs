@@ -539,3 +539,246 @@ async fn https_receivers_with_a_private_ca_are_verified_and_unsafe_urls_refused(
         .unwrap();
     assert_eq!(listed["total"], 0);
 }
+
+/// Starts the real binary on a free port with extra environment; returns it and its base URL.
+fn start_binary(data_dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
+        .args(["--data-dir", data_dir.to_str().unwrap(), "serve", "--bind", "127.0.0.1:0"])
+        .env("CIPHERSTREAM_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .env("CIPHERSTREAM_LOG_FORMAT", "json")
+        .env("CIPHERSTREAM_WEBHOOK_ALLOW_LOOPBACK", "true")
+        .env("CIPHERSTREAM_WEBHOOK_POLL_INTERVAL_MS", "50")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .find_map(|line| {
+            let line: Json = serde_json::from_str(&line.ok()?).ok()?;
+            (line["fields"]["message"] == "listening").then(|| line["fields"]["addr"].as_str().unwrap().to_string())
+        })
+        .expect("the server logs its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test]
+async fn a_delivery_queued_before_sigkill_is_sent_once_after_restart() {
+    let receiver = Receiver::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let dir = data.path().to_path_buf();
+    let (mut first, base) = tokio::task::spawn_blocking(move || start_binary(&dir, &[])).await.unwrap();
+    let created: Json = client
+        .post(format!("{base}/admin/v1/customers"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "crash", "name": "Crash", "source_url": practices().sqlite}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    // Batching holds a first event for 3 s: the server dies while it waits in the outbox.
+    let hook: Json = client
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": receiver.url, "events": ["job.completed"], "batch": {"max_events": 10, "max_wait_seconds": 3}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = hook["webhook_id"].as_str().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        let delivery: Json = client
+            .post(format!("{base}/v1/webhooks/{id}/test"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        queued.push(delivery["delivery_id"].as_str().unwrap().to_string());
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    assert!(receiver.calls().is_empty(), "nothing was sent before the kill");
+
+    let dir = data.path().to_path_buf();
+    let (mut second, base) = tokio::task::spawn_blocking(move || start_binary(&dir, &[])).await.unwrap();
+    let calls = receiver.wait_for(1, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls_after = receiver.calls();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(calls.len(), calls_after.len(), "a duplicate call arrived");
+    // The receiver deduplicates on delivery_id and sees every event exactly once.
+    let mut seen: Vec<String> = calls_after
+        .iter()
+        .flat_map(|c| c.json()["events"].as_array().unwrap().clone())
+        .map(|e| e["delivery_id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    let mut expected = queued.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "lost or duplicated deliveries");
+    let _ = base;
+}
+
+#[tokio::test]
+async fn notification_mails_arrive_at_a_real_smtp_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut smtp = LineChild::spawn(
+        "python3",
+        &[concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"), &port.to_string()],
+    );
+    assert_eq!(smtp.line(Duration::from_secs(30)).await, "READY");
+    let app = spawn_app(1, |c| {
+        c.smtp_host = Some("127.0.0.1".into());
+        c.smtp_port = port;
+        c.smtp_tls = cipherstream::webhooks::email::SmtpTls::None;
+        c.smtp_from = "CipherStream <jobs@cipherstream.test>".into();
+    })
+    .await;
+    let (key, _) = app.create_customer("mailer", &practices().sqlite).await;
+    let put = |body: Json| {
+        let request = app.client.put(app.url("/v1/notifications/email")).bearer_auth(&key).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    // Bad settings are refused, naming the field.
+    let problem = crate::helpers::expect_problem(put(serde_json::json!({"recipients": ["not an address"]})).await, 400).await;
+    assert_eq!(problem["errors"][0]["field"], "recipients");
+    let problem =
+        crate::helpers::expect_problem(put(serde_json::json!({"recipients": ["a@b.example"], "events": ["job.progress"]})).await, 400).await;
+    assert_eq!(problem["errors"][0]["field"], "events");
+    let saved = put(serde_json::json!({"recipients": ["ops@practice.example", "cto@practice.example"], "events": ["job.completed"]})).await;
+    assert_eq!(saved.status(), 200);
+    let saved: Json = saved.json().await.unwrap();
+    assert_eq!(saved["events"], serde_json::json!(["job.completed"]));
+
+    let job: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "payment_types", "format": "csv"})).await.json().await.unwrap();
+    let job_id = job["job_id"].as_str().unwrap();
+    assert_eq!(wait_job(&app, &key, job_id).await["status"], "completed");
+    let mail: Json = serde_json::from_str(&smtp.line(Duration::from_secs(20)).await).unwrap();
+    assert_eq!(mail["mail_from"], "jobs@cipherstream.test");
+    let mut to: Vec<&str> = mail["rcpt_tos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, ["cto@practice.example", "ops@practice.example"]);
+    assert_eq!(mail["subject"], format!("CipherStream: payment_types job {job_id} completed"));
+    let text = mail["body"].as_str().unwrap();
+    assert!(text.contains("Rows processed:  8"), "{text}");
+    assert!(text.contains(&format!("/v1/jobs/{job_id}/download")), "{text}");
+    assert!(!mail["data"].as_str().unwrap().contains("/v1/files/"), "a mail must not carry a presigned URL");
+
+    // Mails follow the chosen events: with only job.failed chosen, a completed job is not mailed.
+    assert_eq!(put(serde_json::json!({"recipients": ["ops@practice.example"], "events": ["job.failed"]})).await.status(), 200);
+    let quiet: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "payment_types"})).await.json().await.unwrap();
+    assert_eq!(wait_job(&app, &key, quiet["job_id"].as_str().unwrap()).await["status"], "completed");
+    assert!(smtp.quiet_for(Duration::from_secs(1)).await, "a completed job was mailed to a job.failed-only setting");
+
+    // Without an SMTP server configured, setting mails up is refused.
+    let plain = spawn_app(0, |_| {}).await;
+    let (plain_key, _) = plain.create_customer("nomail", &practices().sqlite).await;
+    let refused = plain
+        .client
+        .put(plain.url("/v1/notifications/email"))
+        .bearer_auth(&plain_key)
+        .json(&serde_json::json!({"recipients": ["ops@practice.example"]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = crate::helpers::expect_problem(refused, 422).await;
+    assert!(problem["detail"].as_str().unwrap().contains("smtp_host"));
+    assert_eq!(plain.get(&plain_key, "/v1/notifications/email").await.status(), 404);
+}
+
+#[tokio::test]
+async fn job_progress_is_opt_in_and_throttled_per_endpoint() {
+    let Some(postgres) = practices().postgres.clone() else {
+        return;
+    };
+    // 150 patients at 20 ms each: a job of about 3 s.
+    let catalog = crate::jobs::slow_patients_catalog("p.id + 0 * length(pg_sleep(0.02)::text)");
+    let app = spawn_app(1, |c| c.catalog_dir = Some(catalog.path().to_path_buf())).await;
+    let (key, _) = app.create_customer("progress", &postgres).await;
+    let progress = Receiver::start().await;
+    let outcome = Receiver::start().await;
+    create_webhook(&app, &key, serde_json::json!({"url": progress.url, "events": ["job.progress"], "progress_interval_seconds": 1})).await;
+    create_webhook(&app, &key, serde_json::json!({"url": outcome.url, "events": ["job.completed"]})).await;
+    let job: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "patients", "format": "csv"})).await.json().await.unwrap();
+    let job_id = job["job_id"].as_str().unwrap();
+    assert_eq!(wait_job(&app, &key, job_id).await["status"], "completed");
+    outcome.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let calls = progress.calls();
+    assert!(calls.len() >= 2, "expected progress events during a 3 s job, got {}", calls.len());
+    let bodies: Vec<Json> = calls.iter().map(Call::json).collect();
+    assert!(bodies.iter().all(|b| b["event"] == "job.progress" && b["data"]["job_id"] == job_id), "{bodies:?}");
+    // Throttled to one per second per endpoint (the worker reports twice a second);
+    // the events were created at least 1 s apart.
+    let created: Vec<chrono::DateTime<chrono::FixedOffset>> = bodies
+        .iter()
+        .map(|b| chrono::DateTime::parse_from_rfc3339(b["occurred_at"].as_str().unwrap()).unwrap())
+        .collect();
+    for pair in created.windows(2) {
+        assert!((pair[1] - pair[0]).num_milliseconds() >= 1000, "{created:?}");
+    }
+    let rows: Vec<i64> = bodies.iter().map(|b| b["data"]["rows_processed"].as_i64().unwrap()).collect();
+    assert!(rows.windows(2).all(|w| w[0] <= w[1]), "{rows:?}");
+    assert!(bodies.iter().all(|b| b["data"]["status"] == "running"));
+    // Subscribers of other events get no progress.
+    assert!(outcome.calls().iter().all(|c| c.json()["event"] == "job.completed"));
+    assert_eq!(outcome.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn the_dispatcher_works_on_postgres_metadata() {
+    let Some(app) = TestApp::spawn_with(MetaBackend::Postgres, |c| {
+        c.job_workers = 1;
+        c.job_poll_interval_ms = 50;
+        c.webhook_allow_loopback = true;
+        c.webhook_poll_interval_ms = 50;
+    })
+    .await
+    else {
+        return;
+    };
+    let (key, _) = app.create_customer("pgmeta", &practices().sqlite).await;
+    let receiver = Receiver::start().await;
+    let hook = create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": receiver.url, "events": ["job.completed"], "rate_limit_per_second": 50,
+            "batch": {"max_events": 2, "max_wait_seconds": 1}}),
+    )
+    .await;
+    let job: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "payment_types"})).await.json().await.unwrap();
+    wait_job(&app, &key, job["job_id"].as_str().unwrap()).await;
+    let id = hook["webhook_id"].as_str().unwrap();
+    post(&app, &key, &format!("/v1/webhooks/{id}/test"), Json::Null).await;
+    let calls = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let events: Vec<Json> = calls.iter().flat_map(|c| c.json()["events"].as_array().unwrap().clone()).collect();
+    assert!(events.iter().any(|e| e["data"]["job_id"] == job["job_id"]), "{events:?}");
+    // The receiver sees the call before the server records its answer.
+    let mut stats = Json::Null;
+    for _ in 0..100 {
+        stats = app.get(&key, &format!("/v1/webhooks/{id}/stats")).await.json().await.unwrap();
+        if stats["deliveries"]["succeeded"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats["deliveries"]["succeeded"], 2, "{stats}");
+    assert!(stats["calls"]["succeeded"].as_i64().unwrap() >= 1, "{stats}");
+    assert_eq!(stats["circuit"]["state"], "closed");
+}

@@ -2,8 +2,10 @@
 
 Usage: smtp_sink.py PORT
 Prints "READY" once listening, then one JSON line per message:
-{"mail_from", "rcpt_tos": [...], "data": <the raw message text>}.
+{"mail_from", "rcpt_tos": [...], "subject", "body": <decoded text>, "data": <raw message>}.
 """
+import email
+import email.policy
 import json
 import sys
 import time
@@ -13,9 +15,12 @@ from aiosmtpd.controller import Controller
 
 class Sink:
     async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         print(json.dumps({
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
+            "subject": str(message["subject"]),
+            "body": message.get_content(),
             "data": envelope.content.decode("utf-8", "replace"),
         }), flush=True)
         return "250 Message accepted for delivery"
