@@ -129,6 +129,7 @@ pub async fn build_state(config: Config, public_base: String) -> anyhow::Result<
         sources: Arc::new(Sources::default()),
         storage: Arc::new(storage),
         public_base: public_base.into(),
+        rate_limiter: Default::default(),
     })
 }
 

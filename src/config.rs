@@ -78,6 +78,8 @@ pub struct Config {
     pub download_url_ttl_seconds: u64,
     /// How often idle workers look for queued jobs, in milliseconds.
     pub job_poll_interval_ms: u64,
+    /// Requests per minute for customers without their own `rate_limit_per_minute`; none: unlimited.
+    pub default_rate_limit_per_minute: Option<u64>,
     /// Accept webhook URLs on loopback hosts, `http://` included (local development, tests).
     pub webhook_allow_loopback: bool,
     /// Accept webhook URLs that resolve to private, link-local or other non-public addresses.
@@ -144,6 +146,7 @@ impl Default for Config {
             file_retention_seconds: 12 * 3600,
             download_url_ttl_seconds: 12 * 3600,
             job_poll_interval_ms: 500,
+            default_rate_limit_per_minute: None,
             webhook_allow_loopback: false,
             webhook_allow_private: false,
             webhook_ca_file: None,

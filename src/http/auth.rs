@@ -58,6 +58,24 @@ impl FromRequestParts<AppState> for Caller {
                         "the API key is not valid (unknown, revoked or expired)".into(),
                     )
                 })?;
+        let per_minute = customer
+            .rate_limit_per_minute
+            .map(|n| n.max(1) as u64)
+            .or(state.config.default_rate_limit_per_minute);
+        if let Some(per_minute) = per_minute {
+            let decision = state.rate_limiter.check(&customer.id, per_minute);
+            if let Some(slot) = parts.extensions.get::<super::ratelimit::Slot>() {
+                slot.put(decision);
+            }
+            if decision.warn {
+                super::ratelimit::warn(state, &customer.id, decision);
+            }
+            if let Some(seconds) = decision.retry_after {
+                return Err(ApiError::RateLimited(format!(
+                    "over the quota of {per_minute} requests per minute; retry in {seconds} s"
+                )));
+            }
+        }
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -91,6 +91,9 @@ pub enum ApiError {
     /// A synchronous extraction ran past its time limit (504).
     #[error("{0}")]
     Timeout(String),
+    /// Over the request quota (429); `Retry-After` says when to come back.
+    #[error("{0}")]
+    RateLimited(String),
     /// Anything else (500); the chain is logged, not shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -142,6 +145,11 @@ impl ApiError {
                 StatusCode::GATEWAY_TIMEOUT,
                 "timeout",
                 "Extraction timed out",
+            ),
+            ApiError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format: request counts and latencies by route
-//! and status, extraction, job, webhook and mail counters, and queue gauges read
+//! and status, webhook and mail counters, and job and delivery gauges by status read
 //! from the metadata database at scrape time. Aggregates only: no customer data.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -69,19 +70,28 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn queue_gauges(state: &AppState) -> anyhow::Result<()> {
-    for (table, gauge) in [
-        ("jobs", "cipherstream_jobs"),
-        ("webhook_deliveries", "cipherstream_webhook_deliveries"),
+    const JOB_STATUSES: &[&str] = &["queued", "running", "completed", "failed", "cancelled"];
+    for (table, gauge, statuses) in [
+        ("jobs", "cipherstream_jobs", JOB_STATUSES),
+        (
+            "webhook_deliveries",
+            "cipherstream_webhook_deliveries",
+            &crate::webhooks::deliveries::STATUSES[..],
+        ),
     ] {
         let rows = sqlx::query(&format!(
             "SELECT status, COUNT(*) AS n FROM {table} GROUP BY status"
         ))
         .fetch_all(&state.meta.pool)
         .await?;
+        let mut counts: HashMap<String, i64> = HashMap::new();
         for row in rows {
-            let status: String = row.try_get("status")?;
-            let n: i64 = row.try_get("n")?;
-            metrics::gauge!(gauge, "status" => status).set(n as f64);
+            counts.insert(row.try_get("status")?, row.try_get("n")?);
+        }
+        // Every status, so one that emptied reads 0 rather than its last count.
+        for status in statuses {
+            let n = counts.get(*status).copied().unwrap_or(0);
+            metrics::gauge!(gauge, "status" => *status).set(n as f64);
         }
     }
     let open: i64 = sqlx::query_scalar(

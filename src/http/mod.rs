@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod ratelimit;
 pub mod schedules;
 pub mod webhooks;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub sync_slots: Arc<tokio::sync::Semaphore>,
     /// The base of URLs handed to clients (download links).
     pub public_base: Arc<str>,
+    /// Per-customer request quotas of this node.
+    pub rate_limiter: Arc<ratelimit::RateLimiter>,
 }
 
 #[derive(Clone, Copy)]
@@ -74,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(axum::middleware::from_fn(error::problem_context))
         .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(ratelimit::headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)

@@ -544,7 +544,13 @@ async fn https_receivers_with_a_private_ca_are_verified_and_unsafe_urls_refused(
 fn start_binary(data_dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
-        .args(["--data-dir", data_dir.to_str().unwrap(), "serve", "--bind", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .env("CIPHERSTREAM_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
         .env("CIPHERSTREAM_LOG_FORMAT", "json")
         .env("CIPHERSTREAM_WEBHOOK_ALLOW_LOOPBACK", "true")
@@ -559,7 +565,8 @@ fn start_binary(data_dir: &std::path::Path, env: &[(&str, &str)]) -> (std::proce
         .by_ref()
         .find_map(|line| {
             let line: Json = serde_json::from_str(&line.ok()?).ok()?;
-            (line["fields"]["message"] == "listening").then(|| line["fields"]["addr"].as_str().unwrap().to_string())
+            (line["fields"]["message"] == "listening")
+                .then(|| line["fields"]["addr"].as_str().unwrap().to_string())
         })
         .expect("the server logs its address");
     std::thread::spawn(move || lines.for_each(drop));
@@ -572,11 +579,15 @@ async fn a_delivery_queued_before_sigkill_is_sent_once_after_restart() {
     let data = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let dir = data.path().to_path_buf();
-    let (mut first, base) = tokio::task::spawn_blocking(move || start_binary(&dir, &[])).await.unwrap();
+    let (mut first, base) = tokio::task::spawn_blocking(move || start_binary(&dir, &[]))
+        .await
+        .unwrap();
     let created: Json = client
         .post(format!("{base}/admin/v1/customers"))
         .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&serde_json::json!({"id": "crash", "name": "Crash", "source_url": practices().sqlite}))
+        .json(
+            &serde_json::json!({"id": "crash", "name": "Crash", "source_url": practices().sqlite}),
+        )
         .send()
         .await
         .unwrap()
@@ -611,10 +622,15 @@ async fn a_delivery_queued_before_sigkill_is_sent_once_after_restart() {
     }
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    assert!(receiver.calls().is_empty(), "nothing was sent before the kill");
+    assert!(
+        receiver.calls().is_empty(),
+        "nothing was sent before the kill"
+    );
 
     let dir = data.path().to_path_buf();
-    let (mut second, base) = tokio::task::spawn_blocking(move || start_binary(&dir, &[])).await.unwrap();
+    let (mut second, base) = tokio::task::spawn_blocking(move || start_binary(&dir, &[]))
+        .await
+        .unwrap();
     let calls = receiver.wait_for(1, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let calls_after = receiver.calls();
@@ -636,10 +652,17 @@ async fn a_delivery_queued_before_sigkill_is_sent_once_after_restart() {
 
 #[tokio::test]
 async fn notification_mails_arrive_at_a_real_smtp_server() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut smtp = LineChild::spawn(
         "python3",
-        &[concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"), &port.to_string()],
+        &[
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"),
+            &port.to_string(),
+        ],
     );
     assert_eq!(smtp.line(Duration::from_secs(30)).await, "READY");
     let app = spawn_app(1, |c| {
@@ -651,39 +674,93 @@ async fn notification_mails_arrive_at_a_real_smtp_server() {
     .await;
     let (key, _) = app.create_customer("mailer", &practices().sqlite).await;
     let put = |body: Json| {
-        let request = app.client.put(app.url("/v1/notifications/email")).bearer_auth(&key).json(&body);
+        let request = app
+            .client
+            .put(app.url("/v1/notifications/email"))
+            .bearer_auth(&key)
+            .json(&body);
         async move { request.send().await.unwrap() }
     };
     // Bad settings are refused, naming the field.
-    let problem = crate::helpers::expect_problem(put(serde_json::json!({"recipients": ["not an address"]})).await, 400).await;
+    let problem = crate::helpers::expect_problem(
+        put(serde_json::json!({"recipients": ["not an address"]})).await,
+        400,
+    )
+    .await;
     assert_eq!(problem["errors"][0]["field"], "recipients");
-    let problem =
-        crate::helpers::expect_problem(put(serde_json::json!({"recipients": ["a@b.example"], "events": ["job.progress"]})).await, 400).await;
+    let problem = crate::helpers::expect_problem(
+        put(serde_json::json!({"recipients": ["a@b.example"], "events": ["job.progress"]})).await,
+        400,
+    )
+    .await;
     assert_eq!(problem["errors"][0]["field"], "events");
     let saved = put(serde_json::json!({"recipients": ["ops@practice.example", "cto@practice.example"], "events": ["job.completed"]})).await;
     assert_eq!(saved.status(), 200);
     let saved: Json = saved.json().await.unwrap();
     assert_eq!(saved["events"], serde_json::json!(["job.completed"]));
 
-    let job: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "payment_types", "format": "csv"})).await.json().await.unwrap();
+    let job: Json = post(
+        &app,
+        &key,
+        "/v1/jobs",
+        serde_json::json!({"procedure": "payment_types", "format": "csv"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let job_id = job["job_id"].as_str().unwrap();
     assert_eq!(wait_job(&app, &key, job_id).await["status"], "completed");
     let mail: Json = serde_json::from_str(&smtp.line(Duration::from_secs(20)).await).unwrap();
     assert_eq!(mail["mail_from"], "jobs@cipherstream.test");
-    let mut to: Vec<&str> = mail["rcpt_tos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut to: Vec<&str> = mail["rcpt_tos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     to.sort();
     assert_eq!(to, ["cto@practice.example", "ops@practice.example"]);
-    assert_eq!(mail["subject"], format!("CipherStream: payment_types job {job_id} completed"));
+    assert_eq!(
+        mail["subject"],
+        format!("CipherStream: payment_types job {job_id} completed")
+    );
     let text = mail["body"].as_str().unwrap();
     assert!(text.contains("Rows processed:  8"), "{text}");
-    assert!(text.contains(&format!("/v1/jobs/{job_id}/download")), "{text}");
-    assert!(!mail["data"].as_str().unwrap().contains("/v1/files/"), "a mail must not carry a presigned URL");
+    assert!(
+        text.contains(&format!("/v1/jobs/{job_id}/download")),
+        "{text}"
+    );
+    assert!(
+        !mail["data"].as_str().unwrap().contains("/v1/files/"),
+        "a mail must not carry a presigned URL"
+    );
 
     // Mails follow the chosen events: with only job.failed chosen, a completed job is not mailed.
-    assert_eq!(put(serde_json::json!({"recipients": ["ops@practice.example"], "events": ["job.failed"]})).await.status(), 200);
-    let quiet: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "payment_types"})).await.json().await.unwrap();
-    assert_eq!(wait_job(&app, &key, quiet["job_id"].as_str().unwrap()).await["status"], "completed");
-    assert!(smtp.quiet_for(Duration::from_secs(1)).await, "a completed job was mailed to a job.failed-only setting");
+    assert_eq!(
+        put(serde_json::json!({"recipients": ["ops@practice.example"], "events": ["job.failed"]}))
+            .await
+            .status(),
+        200
+    );
+    let quiet: Json = post(
+        &app,
+        &key,
+        "/v1/jobs",
+        serde_json::json!({"procedure": "payment_types"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        wait_job(&app, &key, quiet["job_id"].as_str().unwrap()).await["status"],
+        "completed"
+    );
+    assert!(
+        smtp.quiet_for(Duration::from_secs(1)).await,
+        "a completed job was mailed to a job.failed-only setting"
+    );
 
     // Without an SMTP server configured, setting mails up is refused.
     let plain = spawn_app(0, |_| {}).await;
@@ -698,7 +775,13 @@ async fn notification_mails_arrive_at_a_real_smtp_server() {
         .unwrap();
     let problem = crate::helpers::expect_problem(refused, 422).await;
     assert!(problem["detail"].as_str().unwrap().contains("smtp_host"));
-    assert_eq!(plain.get(&plain_key, "/v1/notifications/email").await.status(), 404);
+    assert_eq!(
+        plain
+            .get(&plain_key, "/v1/notifications/email")
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -713,17 +796,40 @@ async fn job_progress_is_opt_in_and_throttled_per_endpoint() {
     let progress = Receiver::start().await;
     let outcome = Receiver::start().await;
     create_webhook(&app, &key, serde_json::json!({"url": progress.url, "events": ["job.progress"], "progress_interval_seconds": 1})).await;
-    create_webhook(&app, &key, serde_json::json!({"url": outcome.url, "events": ["job.completed"]})).await;
-    let job: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "patients", "format": "csv"})).await.json().await.unwrap();
+    create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": outcome.url, "events": ["job.completed"]}),
+    )
+    .await;
+    let job: Json = post(
+        &app,
+        &key,
+        "/v1/jobs",
+        serde_json::json!({"procedure": "patients", "format": "csv"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let job_id = job["job_id"].as_str().unwrap();
     assert_eq!(wait_job(&app, &key, job_id).await["status"], "completed");
     outcome.wait_for(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let calls = progress.calls();
-    assert!(calls.len() >= 2, "expected progress events during a 3 s job, got {}", calls.len());
+    assert!(
+        calls.len() >= 2,
+        "expected progress events during a 3 s job, got {}",
+        calls.len()
+    );
     let bodies: Vec<Json> = calls.iter().map(Call::json).collect();
-    assert!(bodies.iter().all(|b| b["event"] == "job.progress" && b["data"]["job_id"] == job_id), "{bodies:?}");
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["event"] == "job.progress" && b["data"]["job_id"] == job_id),
+        "{bodies:?}"
+    );
     // Throttled to one per second per endpoint (the worker reports twice a second);
     // the events were created at least 1 s apart.
     let created: Vec<chrono::DateTime<chrono::FixedOffset>> = bodies
@@ -731,13 +837,22 @@ async fn job_progress_is_opt_in_and_throttled_per_endpoint() {
         .map(|b| chrono::DateTime::parse_from_rfc3339(b["occurred_at"].as_str().unwrap()).unwrap())
         .collect();
     for pair in created.windows(2) {
-        assert!((pair[1] - pair[0]).num_milliseconds() >= 1000, "{created:?}");
+        assert!(
+            (pair[1] - pair[0]).num_milliseconds() >= 1000,
+            "{created:?}"
+        );
     }
-    let rows: Vec<i64> = bodies.iter().map(|b| b["data"]["rows_processed"].as_i64().unwrap()).collect();
+    let rows: Vec<i64> = bodies
+        .iter()
+        .map(|b| b["data"]["rows_processed"].as_i64().unwrap())
+        .collect();
     assert!(rows.windows(2).all(|w| w[0] <= w[1]), "{rows:?}");
     assert!(bodies.iter().all(|b| b["data"]["status"] == "running"));
     // Subscribers of other events get no progress.
-    assert!(outcome.calls().iter().all(|c| c.json()["event"] == "job.completed"));
+    assert!(outcome
+        .calls()
+        .iter()
+        .all(|c| c.json()["event"] == "job.completed"));
     assert_eq!(outcome.calls().len(), 1);
 }
 
@@ -762,23 +877,131 @@ async fn the_dispatcher_works_on_postgres_metadata() {
             "batch": {"max_events": 2, "max_wait_seconds": 1}}),
     )
     .await;
-    let job: Json = post(&app, &key, "/v1/jobs", serde_json::json!({"procedure": "payment_types"})).await.json().await.unwrap();
+    let job: Json = post(
+        &app,
+        &key,
+        "/v1/jobs",
+        serde_json::json!({"procedure": "payment_types"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     wait_job(&app, &key, job["job_id"].as_str().unwrap()).await;
     let id = hook["webhook_id"].as_str().unwrap();
     post(&app, &key, &format!("/v1/webhooks/{id}/test"), Json::Null).await;
     let calls = receiver.wait_for(1, Duration::from_secs(10)).await;
-    let events: Vec<Json> = calls.iter().flat_map(|c| c.json()["events"].as_array().unwrap().clone()).collect();
-    assert!(events.iter().any(|e| e["data"]["job_id"] == job["job_id"]), "{events:?}");
+    let events: Vec<Json> = calls
+        .iter()
+        .flat_map(|c| c.json()["events"].as_array().unwrap().clone())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["data"]["job_id"] == job["job_id"]),
+        "{events:?}"
+    );
     // The receiver sees the call before the server records its answer.
     let mut stats = Json::Null;
     for _ in 0..100 {
-        stats = app.get(&key, &format!("/v1/webhooks/{id}/stats")).await.json().await.unwrap();
+        stats = app
+            .get(&key, &format!("/v1/webhooks/{id}/stats"))
+            .await
+            .json()
+            .await
+            .unwrap();
         if stats["deliveries"]["succeeded"] == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(stats["deliveries"]["succeeded"], 2, "{stats}");
-    assert!(stats["calls"]["succeeded"].as_i64().unwrap() >= 1, "{stats}");
+    assert!(
+        stats["calls"]["succeeded"].as_i64().unwrap() >= 1,
+        "{stats}"
+    );
     assert_eq!(stats["circuit"]["state"], "closed");
+}
+
+#[tokio::test]
+async fn request_quotas_answer_429_with_headers_and_warn_once_through_api_rate_limit() {
+    let app = spawn_app(0, |_| {}).await;
+    let created: Json = app
+        .client
+        .post(app.url("/admin/v1/customers"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "quota", "name": "Quota", "source_url": practices().sqlite, "rate_limit_per_minute": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let (unlimited_key, _) = app.create_customer("unlimited", &practices().sqlite).await;
+    let receiver = Receiver::start().await;
+    let hook = create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": receiver.url, "events": ["api.rate_limit"]}),
+    )
+    .await;
+    let hook_id = hook["webhook_id"].as_str().unwrap();
+
+    let mut remaining = Vec::new();
+    let mut refused = None;
+    for _ in 0..15 {
+        let response = app.get(&key, &format!("/v1/webhooks/{hook_id}")).await;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(header("ratelimit-limit").as_deref(), Some("10"));
+        assert_eq!(header("ratelimit-policy").as_deref(), Some("10;w=60"));
+        remaining.push(
+            header("ratelimit-remaining")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+        if response.status() == 429 {
+            let retry_after: u64 = header("retry-after")
+                .expect("Retry-After on 429")
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry_after), "{retry_after}");
+            refused = Some(crate::helpers::expect_problem(response, 429).await);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let problem = refused.expect("the quota of 10 per minute must refuse within 15 requests");
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("/rate-limited"),
+        "{problem}"
+    );
+    assert!(remaining.windows(2).all(|w| w[1] <= w[0]), "{remaining:?}");
+    assert_eq!(*remaining.last().unwrap(), 0);
+
+    // One warning for the window, sent when the customer passed 80% of its quota.
+    let calls = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let body = calls[0].json();
+    assert_eq!(body["event"], "api.rate_limit");
+    assert_eq!(body["data"]["customer_id"], "quota");
+    assert_eq!(body["data"]["limit_per_minute"], 10);
+    assert!(
+        body["data"]["used_percent"].as_u64().unwrap() > 80,
+        "{body}"
+    );
+    // More refused requests in the same window do not warn again.
+    for _ in 0..3 {
+        assert_eq!(app.get(&key, "/v1/webhooks").await.status(), 429);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.calls().len(), 1);
+
+    // A customer without a quota gets no rate-limit headers.
+    let free = app.get(&unlimited_key, "/v1/webhooks").await;
+    assert_eq!(free.status(), 200);
+    assert!(free.headers().get("ratelimit-limit").is_none());
 }
