@@ -301,7 +301,10 @@ impl Dispatcher {
                 error: Some(error),
             },
         };
-        let succeeded = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        // The whole exchange must finish in time: a 2xx whose body outlasts the
+        // timeout (or breaks off) is a failed attempt, sent again.
+        let succeeded =
+            outcome.error.is_none() && outcome.status.is_some_and(|s| (200..300).contains(&s));
         metrics::histogram!("cipherstream_webhook_call_duration_seconds")
             .record(latency_ms as f64 / 1000.0);
         metrics::counter!("cipherstream_webhook_calls_total", "outcome" => if succeeded { "success" } else { "failure" }).increment(1);
