@@ -1181,7 +1181,15 @@ pub async fn recover(
     let until = time_field(&map, "until", &mut errors).unwrap_or_else(Utc::now);
     if let Some(since) = since {
         if since > until {
-            errors.push(FieldError::new("until", "until must not be before since"));
+            let field = if map.contains_key("until") {
+                "until"
+            } else {
+                "since"
+            };
+            errors.push(FieldError::new(
+                field,
+                "since must not be after until (default: now)",
+            ));
         }
     }
     let Some(since) = since.filter(|_| errors.is_empty()) else {

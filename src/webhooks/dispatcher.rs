@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,7 @@ use super::endpoints::{load_endpoint, Endpoint};
 use super::guard::GuardedResolver;
 use super::{outbox, signing, EventType, WebhookSettings, RESPONSE_EXCERPT_BYTES};
 use crate::http::AppState;
-use crate::meta;
+use crate::meta::{self, Backend};
 use crate::tenancy::{self, AuditEntry};
 
 /// A lease outlives the call's timeout by this much before another node may retry it.
@@ -162,99 +162,80 @@ impl Dispatcher {
             else {
                 continue;
             };
-            if !self.take_send_slot(&endpoint, now).await? {
-                continue;
-            }
-            let batching = endpoint.spec.batch_max_events > 1;
-            let groups: Vec<Vec<String>> = if batching {
-                vec![self.batch_members(&endpoint, &now_text).await?]
-            } else if probe || endpoint.spec.rate_limit_per_second.is_some() {
-                vec![candidates.into_iter().take(1).collect()]
-            } else {
-                candidates.into_iter().map(|id| vec![id]).collect()
-            };
-            let lease_until = meta::format_time(
-                now + Duration::from_secs(endpoint.spec.timeout_seconds as u64) + LEASE_MARGIN,
-            );
-            for group in groups {
-                let mut claimed = Vec::new();
-                for id in group {
-                    let taken = sqlx::query(
-                        "UPDATE webhook_deliveries SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-                         WHERE id = $4 AND ((status IN ('pending', 'retrying') AND (next_attempt_at <= $3 OR status = 'pending')) \
-                         OR (status = 'sending' AND lease_expires_at < $3))",
-                    )
-                    .bind(&self.node)
-                    .bind(&lease_until)
-                    .bind(&now_text)
-                    .bind(&id)
-                    .execute(&meta.pool)
-                    .await?
-                    .rows_affected();
-                    if taken == 1 {
-                        claimed.push(id);
-                    }
-                }
-                if !claimed.is_empty() {
-                    calls.push(Call {
-                        endpoint: endpoint.clone(),
-                        deliveries: claimed,
-                        probe,
-                    });
-                }
+            for deliveries in self.claim_for(&endpoint, probe, candidates, now).await? {
+                calls.push(Call {
+                    endpoint: endpoint.clone(),
+                    deliveries,
+                    probe,
+                });
             }
         }
         Ok(calls)
     }
 
-    /// Takes the endpoint's next send slot: moves its rate limit forward by one call
-    /// and, when its circuit is open and cooled down, makes this call the probe.
-    /// False when another node took it first.
-    async fn take_send_slot(
+    /// Claims one endpoint's calls in one transaction that holds the endpoint: on
+    /// PostgreSQL its row lock (`SKIP LOCKED`: another node is claiming for it), on
+    /// SQLite the write lock. So nodes never split a batch or both take a probe.
+    async fn claim_for(
         &self,
         endpoint: &Endpoint,
+        probe: bool,
+        candidates: Vec<String>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Vec<Vec<String>>> {
+        let meta = &self.state.meta;
         let now_text = meta::format_time(now);
-        // GCRA without burst: calls at least 1/rate seconds apart, across all nodes.
-        let next_send = endpoint
-            .spec
-            .rate_limit_per_second
-            .map(|rate| meta::format_time(now + Duration::from_secs_f64(1.0 / rate.max(1) as f64)));
-        let probe_until = meta::format_time(
+        let mut tx = meta.begin().await?;
+        if meta.backend == Backend::Postgres {
+            let held: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(&endpoint.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_none() {
+                return Ok(Vec::new());
+            }
+        }
+        if !take_send_slot(&mut tx, endpoint, now).await? {
+            return Ok(Vec::new());
+        }
+        let groups: Vec<Vec<String>> = if endpoint.spec.batch_max_events > 1 {
+            vec![batch_members(&mut tx, endpoint, &now_text).await?]
+        } else if probe || endpoint.spec.rate_limit_per_second.is_some() {
+            vec![candidates.into_iter().take(1).collect()]
+        } else {
+            candidates.into_iter().map(|id| vec![id]).collect()
+        };
+        let lease_until = meta::format_time(
             now + Duration::from_secs(endpoint.spec.timeout_seconds as u64) + LEASE_MARGIN,
         );
-        let taken = sqlx::query(
-            "UPDATE webhook_endpoints SET next_send_at = $1, \
-             circuit_state = CASE WHEN circuit_state = 'closed' THEN 'closed' ELSE 'half_open' END, \
-             circuit_retry_at = CASE WHEN circuit_state = 'closed' THEN circuit_retry_at ELSE $2 END \
-             WHERE id = $3 AND enabled = 1 AND (circuit_state = 'closed' OR circuit_retry_at <= $4) \
-             AND (next_send_at IS NULL OR next_send_at <= $4)",
-        )
-        .bind(next_send)
-        .bind(probe_until)
-        .bind(&endpoint.id)
-        .bind(&now_text)
-        .execute(&self.state.meta.pool)
-        .await?
-        .rows_affected();
-        Ok(taken == 1)
-    }
-
-    /// The deliveries one batched call carries: first attempts waiting for company and
-    /// due retries, oldest first, up to the batch size.
-    async fn batch_members(&self, endpoint: &Endpoint, now: &str) -> anyhow::Result<Vec<String>> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND \
-             (status = 'pending' OR (status = 'retrying' AND next_attempt_at <= $2) \
-              OR (status = 'sending' AND lease_expires_at < $2)) \
-             ORDER BY created_at, id LIMIT {}",
-            endpoint.spec.batch_max_events
-        ))
-        .bind(&endpoint.id)
-        .bind(now)
-        .fetch_all(&self.state.meta.pool)
-        .await?)
+        let mut claimed_groups = Vec::new();
+        for group in groups {
+            let mut claimed = Vec::new();
+            for id in group {
+                let taken = sqlx::query(
+                    "UPDATE webhook_deliveries SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
+                     WHERE id = $4 AND ((status IN ('pending', 'retrying') AND (next_attempt_at <= $3 OR status = 'pending')) \
+                     OR (status = 'sending' AND lease_expires_at < $3))",
+                )
+                .bind(&self.node)
+                .bind(&lease_until)
+                .bind(&now_text)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if taken == 1 {
+                    claimed.push(id);
+                }
+            }
+            if !claimed.is_empty() {
+                claimed_groups.push(claimed);
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed_groups)
     }
 
     /// Sends one call and records its outcome on every delivery it carried.
@@ -410,28 +391,30 @@ impl Dispatcher {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        // Keep the start of the answer for the delivery log; never read more.
+        // Keep the start of the answer for the delivery log; never read more. Running
+        // out of time counts against the call; a connection that ends without a clean
+        // close (no TLS close_notify, say) just ends the body.
         let mut excerpt = Vec::new();
         while excerpt.len() < RESPONSE_EXCERPT_BYTES {
             match response.chunk().await {
                 Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(error) => {
+                Err(error) if error.is_timeout() => {
                     return Ok(Answer {
                         status: Some(status),
-                        excerpt: Some(String::from_utf8_lossy(&excerpt).into_owned()),
+                        excerpt: Some(excerpt_text(&excerpt)),
                         retry_after,
                         error: Some(describe_error(error)),
                     })
                 }
+                Err(_) => break,
             }
         }
-        excerpt.truncate(RESPONSE_EXCERPT_BYTES);
         let error =
             (!(200..300).contains(&status)).then(|| format!("the receiver answered HTTP {status}"));
         Ok(Answer {
             status: Some(status),
-            excerpt: Some(String::from_utf8_lossy(&excerpt).into_owned()),
+            excerpt: Some(excerpt_text(&excerpt)),
             retry_after,
             error,
         })
@@ -573,6 +556,60 @@ impl Dispatcher {
     }
 }
 
+/// Takes the endpoint's next send slot: moves its rate limit forward by one call
+/// and, when its circuit is open and cooled down, makes this call the probe.
+/// False when another node took it first.
+async fn take_send_slot(
+    conn: &mut AnyConnection,
+    endpoint: &Endpoint,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let now_text = meta::format_time(now);
+    // GCRA without burst: calls at least 1/rate seconds apart, across all nodes.
+    let next_send = endpoint
+        .spec
+        .rate_limit_per_second
+        .map(|rate| meta::format_time(now + Duration::from_secs_f64(1.0 / rate.max(1) as f64)));
+    let probe_until = meta::format_time(
+        now + Duration::from_secs(endpoint.spec.timeout_seconds as u64) + LEASE_MARGIN,
+    );
+    let taken = sqlx::query(
+        "UPDATE webhook_endpoints SET next_send_at = $1, \
+         circuit_state = CASE WHEN circuit_state = 'closed' THEN 'closed' ELSE 'half_open' END, \
+         circuit_retry_at = CASE WHEN circuit_state = 'closed' THEN circuit_retry_at ELSE $2 END \
+         WHERE id = $3 AND enabled = 1 AND (circuit_state = 'closed' OR circuit_retry_at <= $4) \
+         AND (next_send_at IS NULL OR next_send_at <= $4)",
+    )
+    .bind(next_send)
+    .bind(probe_until)
+    .bind(&endpoint.id)
+    .bind(&now_text)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
+}
+
+/// The deliveries one batched call carries: first attempts waiting for company and
+/// due retries, oldest first, up to the batch size.
+async fn batch_members(
+    conn: &mut AnyConnection,
+    endpoint: &Endpoint,
+    now: &str,
+) -> anyhow::Result<Vec<String>> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND \
+         (status = 'pending' OR (status = 'retrying' AND next_attempt_at <= $2) \
+          OR (status = 'sending' AND lease_expires_at < $2)) \
+         ORDER BY created_at, id LIMIT {}",
+        endpoint.spec.batch_max_events
+    ))
+    .bind(&endpoint.id)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// What the receiver answered (or why there was no answer).
 struct Answer {
     status: Option<u16>,
@@ -601,6 +638,17 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let date = DateTime::parse_from_rfc2822(value).ok()?;
     (date.with_timezone(&Utc) - Utc::now()).to_std().ok()
+}
+
+/// The first [`RESPONSE_EXCERPT_BYTES`] of an answer as text, never cutting a character.
+fn excerpt_text(bytes: &[u8]) -> String {
+    let mut end = bytes.len().min(RESPONSE_EXCERPT_BYTES);
+    if let Err(e) = std::str::from_utf8(&bytes[..end]) {
+        if e.error_len().is_none() {
+            end = e.valid_up_to();
+        }
+    }
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 fn rfc3339_seconds(time: DateTime<Utc>) -> String {
@@ -644,6 +692,16 @@ mod tests {
             backoff(1, 1, Some(Duration::from_secs(99_999))),
             MAX_RETRY_AFTER
         );
+    }
+
+    #[test]
+    fn excerpts_never_cut_a_character() {
+        let mut body = vec![b'a'; RESPONSE_EXCERPT_BYTES - 1];
+        body.extend_from_slice("é and more".as_bytes());
+        let text = excerpt_text(&body);
+        assert_eq!(text.len(), RESPONSE_EXCERPT_BYTES - 1);
+        assert!(!text.contains('\u{fffd}'));
+        assert_eq!(excerpt_text(b"short"), "short");
     }
 
     #[test]

@@ -11,4 +11,6 @@ mod helpers;
 mod jobs;
 mod receiver;
 mod schedules;
+mod webhook_examples;
+mod webhook_reliability;
 mod webhooks;
