@@ -96,6 +96,8 @@ pub struct Config {
     pub webhook_circuit_cooldown_seconds: u64,
     /// An endpoint whose calls all fail for this many seconds is disabled.
     pub webhook_disable_after_seconds: u64,
+    /// How long the log of finished deliveries (and sent mails) is kept, in seconds.
+    pub webhook_log_retention_seconds: u64,
     /// How long a rotated-out webhook secret keeps signing beside the new one, by default.
     pub webhook_secret_grace_seconds: u64,
     /// SMTP server for email notifications; without one, email notifications are off.
@@ -156,6 +158,7 @@ impl Default for Config {
             webhook_circuit_cooldown_seconds: 60,
             webhook_disable_after_seconds: 3 * 24 * 3600,
             webhook_secret_grace_seconds: 24 * 3600,
+            webhook_log_retention_seconds: 30 * 24 * 3600,
             smtp_host: None,
             smtp_port: 587,
             smtp_username: None,
@@ -279,6 +282,7 @@ impl Config {
             circuit_failure_threshold: self.webhook_circuit_failure_threshold,
             circuit_cooldown: Duration::from_secs(self.webhook_circuit_cooldown_seconds),
             disable_after: Duration::from_secs(self.webhook_disable_after_seconds),
+            log_retention: Duration::from_secs(self.webhook_log_retention_seconds),
         }
     }
 

@@ -344,3 +344,38 @@ pub async fn stats(
         (stats.attempts > 0).then(|| stats.succeeded as f64 / stats.attempts as f64);
     Ok((counts, stats))
 }
+
+/// Removes the log of finished deliveries (succeeded or dead), sent mails and events
+/// nothing refers to any more, last touched before `cutoff`. Returns deliveries removed.
+pub async fn prune(meta: &Meta, cutoff: DateTime<Utc>) -> anyhow::Result<u64> {
+    let cutoff = meta::format_time(cutoff);
+    let mut tx = meta.begin().await?;
+    sqlx::query("DELETE FROM email_outbox WHERE status IN ('sent', 'failed') AND created_at < $1")
+        .bind(&cutoff)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries \
+         WHERE status IN ('succeeded', 'dead') AND updated_at < $1)",
+    )
+    .bind(&cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let removed = sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status IN ('succeeded', 'dead') AND updated_at < $1",
+    )
+    .bind(&cutoff)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "DELETE FROM webhook_events WHERE created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id) \
+         AND NOT EXISTS (SELECT 1 FROM email_outbox o WHERE o.event_id = webhook_events.id)",
+    )
+    .bind(&cutoff)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(removed)
+}

@@ -25,6 +25,8 @@ use crate::tenancy::{self, AuditEntry};
 
 /// A lease outlives the call's timeout by this much before another node may retry it.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How often the delivery log is pruned of entries past their retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Longest wait a `Retry-After` answer can impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -88,7 +90,20 @@ struct Call {
 impl Dispatcher {
     async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut last_prune: Option<Instant> = None;
         while !shutdown.is_cancelled() {
+            if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
+                let cutoff = Utc::now() - self.settings.log_retention;
+                match super::deliveries::prune(&self.state.meta, cutoff).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "pruned the webhook delivery log"),
+                    Err(error) => tracing::error!(
+                        error = format!("{error:#}"),
+                        "pruning the webhook delivery log failed"
+                    ),
+                }
+                last_prune = Some(Instant::now());
+            }
             let calls = match self.claim().await {
                 Ok(calls) => calls,
                 Err(error) => {

@@ -75,6 +75,8 @@ pub struct WebhookSettings {
     pub circuit_cooldown: Duration,
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
+    /// Finished deliveries are kept in the log this long.
+    pub log_retention: Duration,
 }
 
 /// Response bodies are kept up to this many bytes.

@@ -1005,3 +1005,89 @@ async fn request_quotas_answer_429_with_headers_and_warn_once_through_api_rate_l
     assert_eq!(free.status(), 200);
     assert!(free.headers().get("ratelimit-limit").is_none());
 }
+
+#[tokio::test]
+async fn pruning_removes_finished_deliveries_and_keeps_waiting_ones() {
+    let app = spawn_app(0, |_| {}).await;
+    let (key, _) = app.create_customer("prune", &practices().sqlite).await;
+    let ok = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.set(crate::receiver::Behaviour::Status(500));
+    let good = create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": ok.url, "events": ["job.completed"]}),
+    )
+    .await;
+    let bad = create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": failing.url, "events": ["job.completed"], "retry": {"max_retries": 0}}),
+    )
+    .await;
+    let waiting = create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": ok.url, "events": ["job.completed"], "batch": {"max_events": 10, "max_wait_seconds": 300}}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for hook in [&good, &bad, &waiting] {
+        let id = hook["webhook_id"].as_str().unwrap();
+        let d: Json = post(&app, &key, &format!("/v1/webhooks/{id}/test"), Json::Null)
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(d["delivery_id"].as_str().unwrap().to_string());
+    }
+    wait_delivery(&app, &key, &ids[0], |d| d["status"] == "succeeded").await;
+    wait_delivery(&app, &key, &ids[1], |d| d["status"] == "dead").await;
+
+    let url = format!("sqlite://{}", app.data_dir.join("metadata.db").display());
+    let meta = cipherstream::meta::Meta::connect(&url).await.unwrap();
+    // Nothing is old enough yet.
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        cipherstream::webhooks::deliveries::prune(&meta, past)
+            .await
+            .unwrap(),
+        0
+    );
+    let removed = cipherstream::webhooks::deliveries::prune(
+        &meta,
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed, 2);
+    assert_eq!(
+        app.get(&key, &format!("/v1/webhooks/deliveries/{}", ids[0]))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(&key, &format!("/v1/webhooks/deliveries/{}", ids[1]))
+            .await
+            .status(),
+        404
+    );
+    let kept: Json = app
+        .get(&key, &format!("/v1/webhooks/deliveries/{}", ids[2]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["status"], "pending");
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+        .fetch_one(&meta.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1, "only the waiting delivery's event is left");
+    let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_attempts")
+        .fetch_one(&meta.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 0);
+}
