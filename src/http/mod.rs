@@ -1,6 +1,7 @@
 //! The HTTP API: routers per resource, authentication, problem+json and OpenAPI.
 
 pub mod admin;
+pub mod advanced;
 pub mod auth;
 pub mod catalog;
 pub mod error;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(catalog::router())
         .merge(extract::router())
+        .merge(advanced::router())
         .merge(jobs::router())
         .merge(schedules::router())
         .merge(webhooks::router())
