@@ -78,6 +78,10 @@ pub struct Config {
     pub download_url_ttl_seconds: u64,
     /// How often idle workers look for queued jobs, in milliseconds.
     pub job_poll_interval_ms: u64,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client; others' is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Audit entries older than this many days are removed.
+    pub audit_retention_days: u64,
     /// Requests per minute for customers without their own `rate_limit_per_minute`; none: unlimited.
     pub default_rate_limit_per_minute: Option<u64>,
     /// Accept webhook URLs on loopback hosts, `http://` included (local development, tests).
@@ -149,6 +153,8 @@ impl Default for Config {
             download_url_ttl_seconds: 12 * 3600,
             job_poll_interval_ms: 500,
             default_rate_limit_per_minute: None,
+            trusted_proxies: Vec::new(),
+            audit_retention_days: 365,
             webhook_allow_loopback: false,
             webhook_allow_private: false,
             webhook_ca_file: None,
@@ -223,6 +229,12 @@ impl Config {
             self.source_pool_size > 0,
             "source_pool_size must be at least 1"
         );
+        for proxy in &self.trusted_proxies {
+            anyhow::ensure!(
+                parse_net(proxy).is_some(),
+                "trusted_proxies: {proxy:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"
+            );
+        }
         anyhow::ensure!(
             self.webhook_circuit_failure_threshold > 0,
             "webhook_circuit_failure_threshold must be at least 1"
@@ -269,6 +281,14 @@ impl Config {
         }
     }
 
+    /// The trusted proxies, parsed (checked at startup).
+    pub fn trusted_proxy_nets(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p))
+            .collect()
+    }
+
     /// Dispatcher behaviour.
     pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {
         crate::webhooks::WebhookSettings {
@@ -311,4 +331,13 @@ impl Config {
     pub fn sync_timeout(&self) -> Duration {
         Duration::from_secs(self.sync_timeout_seconds)
     }
+}
+
+/// A CIDR, or a single address as a one-address network.
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+use super::context::{allowed, ClientIp, RequestContext};
 use super::error::ApiError;
 use super::AppState;
 use crate::tenancy::{self, Customer};
@@ -58,14 +59,28 @@ impl FromRequestParts<AppState> for Caller {
                         "the API key is not valid (unknown, revoked or expired)".into(),
                     )
                 })?;
+        let context = parts.extensions.get::<RequestContext>().cloned();
+        if let Some(context) = &context {
+            context.update(|seen| {
+                seen.customer_id = Some(customer.id.clone());
+                seen.key_id = Some(key_id.clone());
+            });
+        }
+        let address = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
+        if !allowed(&customer.ip_allowlist, address) {
+            return Err(ApiError::Forbidden(format!(
+                "requests for this customer must come from an allowed address; {} is not on its IP allowlist",
+                address.map(|a| a.to_string()).unwrap_or_else(|| "this client".into())
+            )));
+        }
         let per_minute = customer
             .rate_limit_per_minute
             .map(|n| n.max(1) as u64)
             .or(state.config.default_rate_limit_per_minute);
         if let Some(per_minute) = per_minute {
             let decision = state.rate_limiter.check(&customer.id, per_minute);
-            if let Some(slot) = parts.extensions.get::<super::ratelimit::Slot>() {
-                slot.put(decision);
+            if let Some(context) = &context {
+                context.update(|seen| seen.rate = Some(decision));
             }
             if decision.warn {
                 super::ratelimit::warn(state, &customer.id, decision);
@@ -76,10 +91,7 @@ impl FromRequestParts<AppState> for Caller {
                 )));
             }
         }
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let ip = client_ip(parts);
         let request_id = parts
             .headers
             .get("x-request-id")
@@ -91,6 +103,17 @@ impl FromRequestParts<AppState> for Caller {
             ip,
             request_id,
         })
+    }
+}
+
+/// The client address the context middleware resolved (the peer without it).
+fn client_ip(parts: &Parts) -> Option<String> {
+    match parts.extensions.get::<ClientIp>() {
+        Some(ClientIp(ip)) => ip.map(|ip| ip.to_string()),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
     }
 }
 
@@ -117,6 +140,9 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::Unauthorized(
                 "send the admin token as 'Authorization: Bearer <token>'".into(),
             ));
+        }
+        if let Some(context) = parts.extensions.get::<RequestContext>() {
+            context.update(|seen| seen.admin = true);
         }
         Ok(Admin)
     }

@@ -2,8 +2,10 @@
 
 pub mod admin;
 pub mod advanced;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod context;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -62,11 +64,13 @@ impl MakeRequestId for RequestIds {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let context_state = state.clone();
     Router::new()
         .merge(ops::router())
         .merge(catalog::router())
         .merge(extract::router())
         .merge(advanced::router())
+        .merge(audit::router())
         .merge(jobs::router())
         .merge(schedules::router())
         .merge(webhooks::router())
@@ -77,9 +81,12 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .fallback(ops::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            context_state,
+            context::track,
+        ))
         .layer(axum::middleware::from_fn(error::problem_context))
         .route_layer(axum::middleware::from_fn(metrics::track))
-        .layer(axum::middleware::from_fn(ratelimit::headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)

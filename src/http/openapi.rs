@@ -63,6 +63,7 @@ and `429 Too Many Requests` with `Retry-After` (seconds) when the quota is used 
         super::notifications::put_email,
         super::notifications::delete_email,
         super::metrics::metrics,
+        super::audit::list_audit,
     ),
     components(schemas(super::error::Problem, super::error::FieldError)),
     modifiers(&Security),

@@ -1,6 +1,6 @@
 //! Per-customer request quotas: a token bucket of `rate_limit_per_minute` tokens that
-//! refills continuously, `RateLimit-*` headers on every authenticated answer, 429 with
-//! `Retry-After` when it is empty, and one `api.rate_limit` webhook event per minute
+//! refills continuously, `RateLimit-*` headers on every authenticated answer (written
+//! by `context::track`), 429 with `Retry-After` when it is empty, and one `api.rate_limit` webhook event per minute
 //! when a customer has used more than 80% of its quota.
 //!
 //! Written by hand rather than with `governor`: quotas differ per customer and change
@@ -8,13 +8,8 @@
 //! `governor` limiter (one quota for every key) does not offer.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 
 use super::AppState;
 use crate::webhooks::{outbox, EventType};
@@ -22,7 +17,7 @@ use crate::webhooks::{outbox, EventType};
 /// The share of a quota after which the warning event goes out.
 const WARN_AT: f64 = 0.8;
 /// The window of the quota and of the warning.
-const WINDOW: Duration = Duration::from_secs(60);
+pub const WINDOW: Duration = Duration::from_secs(60);
 
 /// The buckets of this API node, by customer.
 #[derive(Default)]
@@ -89,44 +84,6 @@ impl RateLimiter {
             warn,
         }
     }
-}
-
-/// Where the `Caller` extractor leaves its decision for [`headers`] to report.
-#[derive(Clone, Default)]
-pub struct Slot(pub Arc<Mutex<Option<Decision>>>);
-
-impl Slot {
-    pub fn put(&self, decision: Decision) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(decision);
-    }
-}
-
-/// Middleware: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and
-/// `RateLimit-Policy` on every answer to a rate-limited customer; `Retry-After` on 429.
-pub async fn headers(mut request: Request, next: Next) -> Response {
-    let slot = Slot::default();
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
-    let decision = *slot.0.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(d) = decision {
-        let headers = response.headers_mut();
-        let mut set = |name: &'static str, value: String| {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
-        };
-        set("ratelimit-limit", d.limit.to_string());
-        set("ratelimit-remaining", d.remaining.to_string());
-        set("ratelimit-reset", d.reset_seconds.to_string());
-        set(
-            "ratelimit-policy",
-            format!("{};w={}", d.limit, WINDOW.as_secs()),
-        );
-        if let Some(seconds) = d.retry_after {
-            set("retry-after", seconds.to_string());
-        }
-    }
-    response
 }
 
 /// Sends the `api.rate_limit` warning of a customer (in the background of the request).

@@ -10,6 +10,7 @@ use sqlx::Row;
 
 use super::{new_job_id, Job, JobStatus};
 use crate::meta::{self, Backend, Meta};
+use crate::tenancy;
 use crate::webhooks::{self, EventType};
 
 const COLUMNS: &str = "id, customer_id, procedure_name, status, request, output_format, compression, metadata, \
@@ -97,7 +98,22 @@ async fn emit_for(
         .bind(id)
         .fetch_one(&mut *conn)
         .await?;
-    webhooks::emit_job_event(conn, event, &from_row(&row)?).await?;
+    let job = from_row(&row)?;
+    if event != EventType::JobProgress {
+        // The lifecycle transition in the audit trail, with the event.
+        tenancy::record_in(
+            conn,
+            tenancy::AuditEntry {
+                customer_id: Some(job.customer_id.clone()),
+                action: event.as_str().to_string(),
+                detail: serde_json::json!({"job_id": job.id, "status": job.status.as_str(),
+                    "rows_processed": job.rows_processed, "error_message": job.error_message}),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    webhooks::emit_job_event(conn, event, &job).await?;
     Ok(())
 }
 
@@ -152,6 +168,16 @@ pub async fn create_job(meta: &Meta, job: NewJob) -> Result<(Job, bool), CreateE
         }
         Err(e) => return Err(anyhow::Error::new(e).context("inserting a job").into()),
     }
+    tenancy::record(
+        meta,
+        tenancy::AuditEntry {
+            customer_id: Some(job.customer_id.clone()),
+            action: "job.created".into(),
+            detail: serde_json::json!({"job_id": id, "procedure": job.procedure_name, "schedule_id": job.schedule_id}),
+            ..Default::default()
+        },
+    )
+    .await;
     // The job as inserted: a worker may claim it at once, but the answer to its
     // creation is the queued job.
     let created = Job {

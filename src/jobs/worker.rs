@@ -88,7 +88,7 @@ async fn worker_loop(
     }
 }
 
-/// How often the janitor walks the store for abandoned staging files.
+/// How often the janitor walks the store for abandoned staging files and prunes the audit trail.
 const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 async fn janitor_loop(state: AppState, settings: JobSettings, shutdown: CancellationToken) {
@@ -111,6 +111,15 @@ async fn janitor_loop(state: AppState, settings: JobSettings, shutdown: Cancella
                 }
                 Ok(_) => {}
                 Err(error) => tracing::error!(error = format!("{error:#}"), "orphan sweep failed"),
+            }
+            let cutoff =
+                Utc::now() - chrono::Duration::days(state.config.audit_retention_days as i64);
+            match crate::tenancy::prune_audit(&state.meta, cutoff).await {
+                Ok(pruned) if pruned > 0 => {
+                    tracing::info!(pruned, "removed audit entries past their retention")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = format!("{error:#}"), "audit pruning failed"),
             }
             last_orphan_sweep = Some(Instant::now());
         }

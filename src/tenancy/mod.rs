@@ -4,7 +4,8 @@ mod audit;
 mod customers;
 mod keys;
 
-pub use audit::{record, AuditEntry};
+pub use audit::{list as list_audit, prune as prune_audit};
+pub use audit::{record, record_in, AuditEntry, AuditFilter, StoredAuditEntry};
 pub use customers::{
     create_customer, data_key, get_customer, list_customers, rotate_data_key, source_url, Customer,
     NewCustomer,

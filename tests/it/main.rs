@@ -11,6 +11,7 @@ mod helpers;
 mod jobs;
 mod receiver;
 mod schedules;
+mod security;
 mod webhook_examples;
 mod webhook_reliability;
 mod webhooks;

@@ -1,0 +1,388 @@
+//! Access control and the audit trail: IP allowlists (API and presigned downloads),
+//! trusted proxies, the audit API, and no secret in the audit trail.
+
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::helpers::{expect_problem, practices, ADMIN_TOKEN};
+use crate::webhooks::{create_webhook, spawn_app, wait_job};
+
+async fn customer(app: &crate::helpers::TestApp, id: &str, allowlist: &[&str]) -> (String, Json) {
+    let response = app
+        .client
+        .post(app.url("/admin/v1/customers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": id, "name": id, "source_url": practices().sqlite, "ip_allowlist": allowlist}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Json = response.json().await.unwrap();
+    (body["api_key"].as_str().unwrap().to_string(), body)
+}
+
+async fn get_from(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    path: &str,
+    forwarded: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app.client.get(app.url(path)).bearer_auth(key);
+    if let Some(ip) = forwarded {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn allowlists_admit_listed_addresses_and_believe_only_trusted_proxies() {
+    // The tests connect from 127.0.0.1; no proxy is trusted.
+    let direct = spawn_app(0, |_| {}).await;
+    let (local, _) = customer(&direct, "local-only", &["127.0.0.1"]).await;
+    let (remote, _) = customer(&direct, "office-only", &["203.0.113.0/24"]).await;
+    assert_eq!(
+        get_from(&direct, &local, "/v1/jobs", None).await.status(),
+        200
+    );
+    let refused = get_from(&direct, &remote, "/v1/jobs", None).await;
+    let problem = expect_problem(refused, 403).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("127.0.0.1"),
+        "{problem}"
+    );
+    assert!(
+        !problem["detail"].as_str().unwrap().contains("203.0.113"),
+        "the allowlist is not revealed"
+    );
+    // A client cannot pick its address with X-Forwarded-For when no proxy is trusted.
+    assert_eq!(
+        get_from(&direct, &remote, "/v1/jobs", Some("203.0.113.9"))
+            .await
+            .status(),
+        403
+    );
+
+    // Behind a trusted proxy (127.0.0.1), the forwarded client address counts.
+    let proxied = spawn_app(0, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let (office, _) = customer(&proxied, "office", &["203.0.113.0/24", "2001:db8::/32"]).await;
+    assert_eq!(
+        get_from(&proxied, &office, "/v1/jobs", Some("203.0.113.9"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get_from(&proxied, &office, "/v1/jobs", Some("2001:db8::5"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get_from(&proxied, &office, "/v1/jobs", Some("198.51.100.1"))
+            .await
+            .status(),
+        403
+    );
+    // The right-most untrusted hop is the client: a forged first entry does not help.
+    assert_eq!(
+        get_from(
+            &proxied,
+            &office,
+            "/v1/jobs",
+            Some("203.0.113.9, 198.51.100.1")
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        get_from(
+            &proxied,
+            &office,
+            "/v1/jobs",
+            Some("198.51.100.1, 203.0.113.9")
+        )
+        .await
+        .status(),
+        200
+    );
+    // Without the header the proxy itself is the client, and it is not listed.
+    assert_eq!(
+        get_from(&proxied, &office, "/v1/jobs", None).await.status(),
+        403
+    );
+    // A customer without an allowlist is reachable from anywhere.
+    let (open, _) = customer(&proxied, "open", &[]).await;
+    assert_eq!(
+        get_from(&proxied, &open, "/v1/jobs", Some("198.51.100.1"))
+            .await
+            .status(),
+        200
+    );
+    // The audit trail records the client address, not the proxy's.
+    let audit: Json = get_from(
+        &proxied,
+        &office,
+        "/v1/audit?action=api.request",
+        Some("203.0.113.9"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let ips: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["ip"].as_str())
+        .collect();
+    assert!(
+        ips.contains(&"203.0.113.9") && ips.contains(&"198.51.100.1"),
+        "{ips:?}"
+    );
+
+    // Bad allowlist entries are refused at creation, naming the field.
+    let bad = proxied
+        .client
+        .post(proxied.url("/admin/v1/customers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "bad-list", "name": "x", "source_url": practices().sqlite, "ip_allowlist": ["10.0.0.0/33"]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(bad, 400).await;
+    assert_eq!(problem["errors"][0]["field"], "ip_allowlist", "{problem}");
+}
+
+#[tokio::test]
+async fn presigned_downloads_follow_the_owners_allowlist() {
+    let app = spawn_app(1, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let (key, _) = customer(&app, "dl-office", &["203.0.113.0/24"]).await;
+    let created: Json = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&key)
+        .header("x-forwarded-for", "203.0.113.10")
+        .json(&serde_json::json!({"procedure": "payment_types"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = created["job_id"].as_str().unwrap();
+    let mut job = Json::Null;
+    for _ in 0..200 {
+        job = get_from(
+            &app,
+            &key,
+            &format!("/v1/jobs/{job_id}"),
+            Some("203.0.113.10"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        if job["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = job["s3_url"].as_str().expect("a download URL").to_string();
+    let outside = app.client.get(&url).send().await.unwrap();
+    expect_problem(outside, 403).await;
+    let inside = app
+        .client
+        .get(&url)
+        .header("x-forwarded-for", "203.0.113.10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inside.status(), 200);
+    assert!(!inside.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_audit_trail_records_calls_jobs_and_changes_and_no_secret() {
+    let app = spawn_app(1, |_| {}).await;
+    let (key, created) = customer(&app, "audited", &[]).await;
+    let (other_key, _) = customer(&app, "someone-else", &[]).await;
+    let data_key = created["data_key"].as_str().unwrap().to_string();
+    let receiver = crate::receiver::Receiver::start().await;
+    let hook = create_webhook(
+        &app,
+        &key,
+        serde_json::json!({"url": receiver.url, "events": ["job.completed"],
+        "headers": {"Authorization": "Bearer receiver-secret-token"}}),
+    )
+    .await;
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    let job: Json = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"procedure": "payment_types"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = job["job_id"].as_str().unwrap();
+    assert_eq!(wait_job(&app, &key, job_id).await["status"], "completed");
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(app.get(&key, "/v1/jobs/nope").await.status(), 404);
+    let rotated: Json = app
+        .client
+        .post(app.url(&format!(
+            "/v1/webhooks/{}/rotate-secret",
+            hook["webhook_id"].as_str().unwrap()
+        )))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+
+    let audit: Json = app
+        .get(&key, "/v1/audit?limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "api.request",
+        "job.created",
+        "job.completed",
+        "webhook.create",
+        "webhook.rotate_secret",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    // An API call: method, path, status, duration, key, address and request id.
+    let missing = entries
+        .iter()
+        .find(|e| e["action"] == "api.request" && e["path"] == "/v1/jobs/nope")
+        .expect("the 404 call is audited");
+    assert_eq!(missing["method"], "GET");
+    assert_eq!(missing["status"], 404);
+    assert!(missing["key_id"].as_str().unwrap().starts_with("key_"));
+    assert_eq!(missing["ip"], "127.0.0.1");
+    assert!(missing["request_id"].as_str().unwrap().starts_with("req_"));
+    assert!(missing["duration_ms"].as_i64().unwrap() >= 0);
+    let completed = entries
+        .iter()
+        .find(|e| e["action"] == "job.completed")
+        .unwrap();
+    assert_eq!(completed["detail"]["job_id"], job_id);
+    // Newest first.
+    let times: Vec<&str> = entries
+        .iter()
+        .map(|e| e["created_at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]));
+
+    // Filters and paging.
+    let only: Json = app
+        .get(&key, "/v1/audit?action=job.completed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only["total"], 1);
+    for n in 0..2 {
+        let url = format!("{}?n={n}", receiver.url);
+        create_webhook(
+            &app,
+            &key,
+            serde_json::json!({"url": url, "events": ["job.failed"]}),
+        )
+        .await;
+    }
+    // Paging over a set that does not grow while we read it.
+    let creates: Json = app
+        .get(&key, "/v1/audit?action=webhook.create")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(creates["total"], 3);
+    let page: Json = app
+        .get(&key, "/v1/audit?action=webhook.create&limit=1&offset=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page["entries"][0]["audit_id"],
+        creates["entries"][1]["audit_id"]
+    );
+    let future: Json = app
+        .get(&key, "/v1/audit?from=2100-01-01T00:00:00Z")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(future["total"], 0);
+    for (query, field) in [
+        ("from=yesterday", "from"),
+        ("limit=0", "limit"),
+        ("action=DROP%20TABLE", "action"),
+        ("bogus=1", "bogus"),
+        ("from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", "to"),
+    ] {
+        let problem = expect_problem(app.get(&key, &format!("/v1/audit?{query}")).await, 400).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    // Another customer sees none of it.
+    let theirs: Json = app
+        .get(&other_key, "/v1/audit?limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let their_entries = theirs["entries"].as_array().unwrap();
+    assert!(their_entries
+        .iter()
+        .all(|e| e["path"].as_str().is_none_or(|p| !p.contains(job_id))));
+    assert!(
+        their_entries
+            .iter()
+            .all(|e| ["api.request", "customer.create"].contains(&e["action"].as_str().unwrap())),
+        "{theirs}"
+    );
+
+    // No secret anywhere in the stored trail.
+    let url = format!("sqlite://{}", app.data_dir.join("metadata.db").display());
+    let meta = cipherstream::meta::Meta::connect(&url).await.unwrap();
+    let rows: Vec<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT action, path, detail FROM audit_entries")
+            .fetch_all(&meta.pool)
+            .await
+            .unwrap();
+    let dump = format!("{rows:?}");
+    for secret in [
+        key.as_str(),
+        other_key.as_str(),
+        &secret,
+        &new_secret,
+        &data_key,
+        "receiver-secret-token",
+        ADMIN_TOKEN,
+    ] {
+        assert!(!dump.contains(secret), "a secret is in the audit trail");
+    }
+}
