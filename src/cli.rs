@@ -156,6 +156,12 @@ pub enum KeyCommand {
         customer: String,
         #[arg(long)]
         name: Option<String>,
+        /// When the key stops working (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Addresses or CIDRs the key may be used from (repeatable).
+        #[arg(long = "ip-allow", value_name = "CIDR")]
+        ip_allowlist: Vec<String>,
     },
     /// Revoke an API key.
     Revoke {
@@ -243,8 +249,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(command) => {
             let (meta, _) = open_meta(&config).await?;
             match command {
-                KeyCommand::Create { customer, name } => {
-                    let key = tenancy::create_key(&meta, &customer, name.as_deref()).await?;
+                KeyCommand::Create {
+                    customer,
+                    name,
+                    expires_at,
+                    ip_allowlist,
+                } => {
+                    let limits = tenancy::KeyLimits {
+                        expires_at,
+                        ip_allowlist,
+                    };
+                    let key =
+                        tenancy::create_key(&meta, &customer, name.as_deref(), &limits).await?;
                     println!("{}", serde_json::to_string_pretty(&key)?);
                 }
                 KeyCommand::Revoke { customer, key_id } => {
@@ -395,7 +411,7 @@ async fn prepare_demo(app: &Application, patients: u32) -> anyhow::Result<String
         }
     }
     // The stored key was lost or revoked: issue a new one (the data key cannot be shown again).
-    let key = tenancy::create_key(&state.meta, "demo", Some("demo")).await?;
+    let key = tenancy::create_key(&state.meta, "demo", Some("demo"), &Default::default()).await?;
     write_credentials(&credentials_path, "demo", &key.api_key, "")?;
     Ok(key.api_key)
 }

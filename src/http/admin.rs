@@ -75,6 +75,13 @@ pub struct KeyIn {
     /// A label for the key.
     #[schema(example = "reporting-server")]
     pub name: Option<String>,
+    /// RFC 3339 time after which the key stops working (in the future); default: never.
+    #[schema(example = "2025-12-31T23:59:59Z")]
+    pub expires_at: Option<String>,
+    /// Addresses or CIDRs the key may be used from, on top of the customer's allowlist.
+    #[schema(example = json!(["203.0.113.0/24"]))]
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -210,7 +217,21 @@ pub async fn create_key(
     } else {
         json_body(&body)?
     };
-    let key = tenancy::create_key(&state.meta, &id, input.name.as_deref()).await?;
+    let expires_at = match &input.expires_at {
+        None => None,
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    ApiError::field("expires_at", "expires_at must be an RFC 3339 time, e.g. 2025-12-31T23:59:59Z")
+                })?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    let limits = tenancy::KeyLimits {
+        expires_at,
+        ip_allowlist: input.ip_allowlist,
+    };
+    let key = tenancy::create_key(&state.meta, &id, input.name.as_deref(), &limits).await?;
     audit(
         &state,
         "key.create",

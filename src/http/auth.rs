@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for Caller {
                 "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into(),
             )
         })?;
-        let (customer, key_id) =
+        let (customer, key_id, key_allowlist) =
             tenancy::authenticate(&state.meta, &key)
                 .await?
                 .ok_or_else(|| {
@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         let address = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
-        if !allowed(&customer.ip_allowlist, address) {
+        if !allowed(&customer.ip_allowlist, address) || !allowed(&key_allowlist, address) {
             return Err(ApiError::Forbidden(format!(
                 "requests for this customer must come from an allowed address; {} is not on its IP allowlist",
                 address.map(|a| a.to_string()).unwrap_or_else(|| "this client".into())

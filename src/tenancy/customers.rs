@@ -88,16 +88,7 @@ pub async fn create_customer(
             message: "source_url is not a valid URL".into(),
         });
     }
-    for cidr in &input.ip_allowlist {
-        if !valid_cidr(cidr) {
-            return Err(TenancyError::Invalid {
-                field: "ip_allowlist",
-                message: format!(
-                    "{cidr:?} is not an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24)"
-                ),
-            });
-        }
-    }
+    check_allowlist(&input.ip_allowlist)?;
     if let Some(limit) = input.rate_limit_per_minute {
         if !(1..=1_000_000).contains(&limit) {
             return Err(TenancyError::Invalid {
@@ -151,7 +142,7 @@ pub async fn create_customer(
         .bind(&customer.created_at)
         .execute(&mut *tx)
         .await?;
-    let key = insert_key(&mut tx, &customer.id, "default").await?;
+    let key = insert_key(&mut tx, &customer.id, "default", &Default::default()).await?;
     tx.commit().await?;
     Ok((customer, key, B64.encode(data_key)))
 }
@@ -274,6 +265,28 @@ fn slugify(name: &str) -> String {
     }
     slug.truncate(63);
     slug.trim_end_matches('-').to_string()
+}
+
+/// Checks an IP allowlist: addresses or CIDRs, IPv4 or IPv6, at most 100.
+pub(super) fn check_allowlist(list: &[String]) -> Result<(), TenancyError> {
+    if list.len() > 100 {
+        return Err(TenancyError::Invalid {
+            field: "ip_allowlist",
+            message: "ip_allowlist may hold at most 100 entries".into(),
+        });
+    }
+    for cidr in list {
+        if !valid_cidr(cidr) {
+            return Err(TenancyError::Invalid {
+                field: "ip_allowlist",
+                message: format!(
+                    "{:?} is not an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24)",
+                    cidr.chars().take(60).collect::<String>()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn valid_cidr(text: &str) -> bool {

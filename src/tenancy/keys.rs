@@ -22,6 +22,17 @@ pub struct ApiKeyInfo {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// After this time the key no longer works; `null`: never expires.
+    pub expires_at: Option<String>,
+    /// Addresses this key may be used from (on top of the customer's allowlist); empty: any.
+    pub ip_allowlist: Vec<String>,
+}
+
+/// What a new key may be limited to.
+#[derive(Debug, Clone, Default)]
+pub struct KeyLimits {
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ip_allowlist: Vec<String>,
 }
 
 /// A new key: the only time its secret is visible.
@@ -38,6 +49,7 @@ pub(super) async fn insert_key(
     tx: &mut Transaction<'_, Any>,
     customer_id: &str,
     name: &str,
+    limits: &KeyLimits,
 ) -> Result<CreatedKey, TenancyError> {
     let api_key = crypto::new_api_key();
     let info = ApiKeyInfo {
@@ -48,9 +60,12 @@ pub(super) async fn insert_key(
         created_at: meta::now(),
         last_used_at: None,
         revoked_at: None,
+        expires_at: limits.expires_at.map(meta::format_time),
+        ip_allowlist: limits.ip_allowlist.clone(),
     };
     sqlx::query(
-        "INSERT INTO api_keys (id, customer_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, customer_id, name, prefix, key_hash, created_at, expires_at, ip_allowlist) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&info.id)
     .bind(&info.customer_id)
@@ -58,6 +73,8 @@ pub(super) async fn insert_key(
     .bind(&info.prefix)
     .bind(crypto::hash_api_key(&api_key))
     .bind(&info.created_at)
+    .bind(&info.expires_at)
+    .bind(serde_json::to_string(&info.ip_allowlist).map_err(anyhow::Error::from)?)
     .execute(&mut **tx)
     .await?;
     Ok(CreatedKey { info, api_key })
@@ -68,6 +85,7 @@ pub async fn create_key(
     meta: &Meta,
     customer_id: &str,
     name: Option<&str>,
+    limits: &KeyLimits,
 ) -> Result<CreatedKey, TenancyError> {
     let name = name.unwrap_or("default").trim();
     if name.is_empty() || name.len() > 100 {
@@ -76,11 +94,18 @@ pub async fn create_key(
             message: "name must be 1-100 characters".into(),
         });
     }
+    if limits.expires_at.is_some_and(|t| t <= chrono::Utc::now()) {
+        return Err(TenancyError::Invalid {
+            field: "expires_at",
+            message: "expires_at must be in the future".into(),
+        });
+    }
+    super::customers::check_allowlist(&limits.ip_allowlist)?;
     if get_customer(meta, customer_id).await?.is_none() {
         return Err(TenancyError::NoCustomer(customer_id.to_string()));
     }
     let mut tx = meta.begin().await?;
-    let key = insert_key(&mut tx, customer_id, name).await?;
+    let key = insert_key(&mut tx, customer_id, name, limits).await?;
     tx.commit().await?;
     Ok(key)
 }
@@ -88,7 +113,7 @@ pub async fn create_key(
 /// The keys of a customer, newest first.
 pub async fn list_keys(meta: &Meta, customer_id: &str) -> Result<Vec<ApiKeyInfo>, TenancyError> {
     let rows = sqlx::query(
-        "SELECT id, customer_id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys \
+        "SELECT id, customer_id, name, prefix, created_at, last_used_at, revoked_at, expires_at, ip_allowlist FROM api_keys \
          WHERE customer_id = $1 ORDER BY created_at DESC, id",
     )
     .bind(customer_id)
@@ -104,6 +129,9 @@ pub async fn list_keys(meta: &Meta, customer_id: &str) -> Result<Vec<ApiKeyInfo>
                 created_at: row.try_get("created_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                expires_at: row.try_get("expires_at")?,
+                ip_allowlist: serde_json::from_str(&row.try_get::<String, _>("ip_allowlist")?)
+                    .map_err(anyhow::Error::from)?,
             })
         })
         .collect()
@@ -127,13 +155,13 @@ pub async fn revoke_key(meta: &Meta, customer_id: &str, key_id: &str) -> Result<
 pub async fn authenticate(
     meta: &Meta,
     api_key: &str,
-) -> Result<Option<(Customer, String)>, TenancyError> {
+) -> Result<Option<(Customer, String, Vec<String>)>, TenancyError> {
     if !api_key.starts_with("cs_live_") || api_key.len() > 100 {
         return Ok(None);
     }
     let now = meta::now();
     let row = sqlx::query(
-        "SELECT id, customer_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
+        "SELECT id, customer_id, ip_allowlist FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
          AND (expires_at IS NULL OR expires_at > $2)",
     )
     .bind(crypto::hash_api_key(api_key))
@@ -143,6 +171,8 @@ pub async fn authenticate(
     let Some(row) = row else { return Ok(None) };
     let key_id: String = row.try_get("id")?;
     let customer_id: String = row.try_get("customer_id")?;
+    let key_allowlist: Vec<String> =
+        serde_json::from_str(&row.try_get::<String, _>("ip_allowlist")?).map_err(anyhow::Error::from)?;
     sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
         .bind(&now)
         .bind(&key_id)
@@ -151,5 +181,5 @@ pub async fn authenticate(
     let customer = get_customer(meta, &customer_id)
         .await?
         .ok_or(TenancyError::NoCustomer(customer_id))?;
-    Ok(Some((customer, key_id)))
+    Ok(Some((customer, key_id, key_allowlist)))
 }

@@ -10,7 +10,9 @@ pub use customers::{
     create_customer, data_key, get_customer, list_customers, rotate_data_key, source_url, Customer,
     NewCustomer,
 };
-pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, CreatedKey};
+pub use keys::{
+    authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, CreatedKey, KeyLimits,
+};
 
 /// Errors of the tenancy store that callers act on.
 #[derive(Debug, thiserror::Error)]

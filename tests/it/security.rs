@@ -386,3 +386,91 @@ async fn the_audit_trail_records_calls_jobs_and_changes_and_no_secret() {
         assert!(!dump.contains(secret), "a secret is in the audit trail");
     }
 }
+
+#[tokio::test]
+async fn keys_can_be_limited_to_addresses_and_a_lifetime() {
+    let app = spawn_app(0, |_| {}).await;
+    let (customer_key, _) = customer(&app, "keyed", &[]).await;
+    let create = |body: Json| {
+        let request = app
+            .client
+            .post(app.url("/admin/v1/customers/keyed/keys"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let office =
+        create(serde_json::json!({"name": "office", "ip_allowlist": ["203.0.113.0/24"]})).await;
+    assert_eq!(office.status(), 201);
+    let office: Json = office.json().await.unwrap();
+    assert_eq!(
+        office["ip_allowlist"],
+        serde_json::json!(["203.0.113.0/24"])
+    );
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let short: Json = create(serde_json::json!({"name": "short-lived", "expires_at": soon}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(short["expires_at"].is_string());
+
+    // The office key works only from the office; the customer's other key anywhere.
+    let problem = expect_problem(
+        app.get(office["api_key"].as_str().unwrap(), "/v1/jobs")
+            .await,
+        403,
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("allowlist"));
+    assert_eq!(app.get(&customer_key, "/v1/jobs").await.status(), 200);
+    // The short-lived key works until it expires, then is refused like an unknown key.
+    let short_key = short["api_key"].as_str().unwrap();
+    assert_eq!(app.get(short_key, "/v1/jobs").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    expect_problem(app.get(short_key, "/v1/jobs").await, 401).await;
+
+    // Bad limits are refused, naming the field; nothing is created.
+    let before: Json = app
+        .client
+        .get(app.url("/admin/v1/customers/keyed/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (body, field) in [
+        (
+            serde_json::json!({"expires_at": "2000-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (serde_json::json!({"expires_at": "next week"}), "expires_at"),
+        (
+            serde_json::json!({"ip_allowlist": ["10.0.0.0/40"]}),
+            "ip_allowlist",
+        ),
+        (
+            serde_json::json!({"ip_allowlist": ["'; DROP TABLE api_keys; --"]}),
+            "ip_allowlist",
+        ),
+    ] {
+        let problem = expect_problem(create(body.clone()).await, 400).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+    }
+    let after: Json = app
+        .client
+        .get(app.url("/admin/v1/customers/keyed/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        before["keys"].as_array().unwrap().len(),
+        after["keys"].as_array().unwrap().len()
+    );
+}
