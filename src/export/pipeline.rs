@@ -27,6 +27,15 @@ pub struct Progress {
     bytes: AtomicU64,
 }
 
+/// An extraction's totals count into the process metrics when it is done with.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        metrics::counter!("cipherstream_extraction_rows_total").increment(self.rows());
+        metrics::counter!("cipherstream_extraction_bytes_total").increment(self.bytes());
+        metrics::counter!("cipherstream_extractions_total").increment(1);
+    }
+}
+
 impl Progress {
     /// Zero rows, zero bytes.
     pub fn new() -> Self {

@@ -1,5 +1,5 @@
 //! `/metrics` in the Prometheus text format: request counts and latencies by route
-//! and status, webhook and mail counters, and job and delivery gauges by status read
+//! and status, extraction rows and bytes, webhook and mail counters, and job and delivery gauges by status read
 //! from the metadata database at scrape time. Aggregates only: no customer data.
 
 use std::collections::HashMap;

@@ -474,3 +474,43 @@ async fn keys_can_be_limited_to_addresses_and_a_lifetime() {
         after["keys"].as_array().unwrap().len()
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_extracted_rows() {
+    let app = spawn_app(0, |_| {}).await;
+    let (key, _) = customer(&app, "measured", &[]).await;
+    let csv = app.get(&key, "/v1/extract/payment_types?format=csv").await;
+    assert_eq!(csv.status(), 200);
+    let rows = csv.text().await.unwrap().lines().count() as f64 - 1.0;
+    assert!(rows > 0.0);
+    expect_problem(app.get(&key, "/v1/jobs/missing").await, 404).await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    // The registry is shared by every server of the test process: at least ours.
+    assert!(
+        value("cipherstream_extraction_rows_total") >= rows,
+        "{text}"
+    );
+    assert!(value("cipherstream_extraction_bytes_total") > 0.0);
+    assert!(
+        value("cipherstream_http_requests_total{method=\"GET\",route=\"/v1/jobs/{job_id}\",status=\"404\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(text.contains("cipherstream_http_request_duration_seconds_bucket"));
+    assert!(text.contains("cipherstream_jobs{status=\"queued\"}"));
+    // Aggregates only: no customer id or key in the exposition.
+    assert!(!text.contains("measured") && !text.contains(&key));
+}
