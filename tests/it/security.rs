@@ -514,3 +514,221 @@ async fn metrics_count_requests_by_route_and_extracted_rows() {
     // Aggregates only: no customer id or key in the exposition.
     assert!(!text.contains("measured") && !text.contains(&key));
 }
+
+/// One request of the tenant matrix.
+async fn call(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Json>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn no_customer_reaches_another_customers_resources() {
+    use reqwest::Method;
+    let app = spawn_app(1, |_| {}).await;
+    let (alice, _) = customer(&app, "alice-clinic", &[]).await;
+    let (bob, _) = customer(&app, "bob-clinic", &[]).await;
+    let receiver = crate::receiver::Receiver::start().await;
+
+    // Alice's resources: a finished job with a file, a schedule, a webhook with a delivery.
+    let job: Json = call(
+        &app,
+        &alice,
+        Method::POST,
+        "/v1/jobs",
+        Some(serde_json::json!({"procedure": "payment_types"})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let job_id = job["job_id"].as_str().unwrap().to_string();
+    let done = wait_job(&app, &alice, &job_id).await;
+    let file_url = done["s3_url"].as_str().unwrap().to_string();
+    let schedule: Json = call(
+        &app,
+        &alice,
+        Method::POST,
+        "/v1/schedules",
+        Some(serde_json::json!({"name": "nightly", "cron": "0 2 * * *", "timezone": "UTC", "procedure": "payment_types", "window": "previous_day"})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let schedule_id = schedule["schedule_id"].as_str().unwrap().to_string();
+    let hook = create_webhook(
+        &app,
+        &alice,
+        serde_json::json!({"url": receiver.url, "events": ["job.completed"]}),
+    )
+    .await;
+    let hook_id = hook["webhook_id"].as_str().unwrap().to_string();
+    let delivery: Json = call(
+        &app,
+        &alice,
+        Method::POST,
+        &format!("/v1/webhooks/{hook_id}/test"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let delivery_id = delivery["delivery_id"].as_str().unwrap().to_string();
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    let since = serde_json::json!({"since": "2000-01-01T00:00:00Z"});
+    let matrix: Vec<(Method, String, Option<Json>)> = vec![
+        (Method::GET, format!("/v1/jobs/{job_id}"), None),
+        (Method::POST, format!("/v1/jobs/{job_id}/cancel"), None),
+        (Method::GET, format!("/v1/jobs/{job_id}/download"), None),
+        (Method::GET, format!("/v1/schedules/{schedule_id}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/schedules/{schedule_id}"),
+            Some(serde_json::json!({"name": "mine now"})),
+        ),
+        (Method::DELETE, format!("/v1/schedules/{schedule_id}"), None),
+        (Method::GET, format!("/v1/webhooks/{hook_id}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{hook_id}"),
+            Some(serde_json::json!({"description": "mine now"})),
+        ),
+        (Method::DELETE, format!("/v1/webhooks/{hook_id}"), None),
+        (Method::POST, format!("/v1/webhooks/{hook_id}/test"), None),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{hook_id}/rotate-secret"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/webhooks/{hook_id}/deliveries"),
+            None,
+        ),
+        (Method::GET, format!("/v1/webhooks/{hook_id}/stats"), None),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{hook_id}/recover"),
+            Some(since),
+        ),
+        (
+            Method::GET,
+            format!("/v1/webhooks/deliveries/{delivery_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/webhooks/deliveries/{delivery_id}/retry"),
+            None,
+        ),
+    ];
+    for (method, path, body) in matrix {
+        let response = call(&app, &bob, method.clone(), &path, body).await;
+        let problem = expect_problem(response, 404).await;
+        assert!(
+            !problem["detail"].as_str().unwrap().contains("alice"),
+            "{method} {path}: {problem}"
+        );
+    }
+    // Lists show nothing of Alice's.
+    for path in [
+        "/v1/jobs",
+        "/v1/schedules",
+        "/v1/webhooks",
+        "/v1/webhooks/dead-letter",
+    ] {
+        let text = call(&app, &bob, Method::GET, path, None)
+            .await
+            .text()
+            .await
+            .unwrap();
+        for id in [&job_id, &schedule_id, &hook_id, &delivery_id] {
+            assert!(!text.contains(id.as_str()), "{path} shows {id}");
+        }
+    }
+    // Bob's trail holds his own calls (their paths name what he asked for) and nothing else.
+    let audit: Json = call(&app, &bob, Method::GET, "/v1/audit?limit=100", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for entry in audit["entries"].as_array().unwrap() {
+        if entry["action"] == "api.request" {
+            assert_eq!(entry["key_id"], audit["entries"][0]["key_id"], "{entry}");
+        } else {
+            assert_eq!(entry["action"], "customer.create", "{entry}");
+        }
+    }
+    let alices: Json = call(
+        &app,
+        &alice,
+        Method::GET,
+        "/v1/audit?action=job.completed",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(alices["total"], 1);
+    // Everything of Alice's is untouched and still hers.
+    assert_eq!(
+        call(
+            &app,
+            &alice,
+            Method::GET,
+            &format!("/v1/jobs/{job_id}"),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    let schedule_now: Json = call(
+        &app,
+        &alice,
+        Method::GET,
+        &format!("/v1/schedules/{schedule_id}"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(schedule_now["name"], "nightly");
+    let hook_now: Json = call(
+        &app,
+        &alice,
+        Method::GET,
+        &format!("/v1/webhooks/{hook_id}"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(hook_now["description"], "");
+    assert!(
+        hook_now["secret_rotation_ends_at"].is_null(),
+        "Bob's rotation must not have happened"
+    );
+    // A presigned URL works for whoever holds it (it is the credential), but its
+    // signature covers the key: pointing it at another file is refused.
+    assert_eq!(
+        app.client.get(&file_url).send().await.unwrap().status(),
+        200
+    );
+    let forged = file_url.replace("alice-clinic", "bob-clinic");
+    expect_problem(app.client.get(&forged).send().await.unwrap(), 403).await;
+}
