@@ -732,3 +732,201 @@ async fn no_customer_reaches_another_customers_resources() {
     let forged = file_url.replace("alice-clinic", "bob-clinic");
     expect_problem(app.client.get(&forged).send().await.unwrap(), 403).await;
 }
+
+/// Starts the binary with its whole log (JSON, debug level) written to `log`.
+fn start_logged(
+    data_dir: &std::path::Path,
+    log: &std::path::Path,
+) -> (std::process::Child, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env("CIPHERSTREAM_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("CIPHERSTREAM_LOG_FORMAT", "json")
+        .env("CIPHERSTREAM_LOG", "debug")
+        .env("CIPHERSTREAM_WEBHOOK_ALLOW_LOOPBACK", "true")
+        .env("CIPHERSTREAM_WEBHOOK_POLL_INTERVAL_MS", "50")
+        .env("CIPHERSTREAM_JOB_POLL_INTERVAL_MS", "50")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let addr = text.lines().find_map(|line| {
+            let line: Json = serde_json::from_str(line).ok()?;
+            (line["fields"]["message"] == "listening")
+                .then(|| line["fields"]["addr"].as_str().unwrap().to_string())
+        });
+        if let Some(addr) = addr {
+            return (child, format!("http://{addr}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not start");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_even_at_debug_level() {
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("server.log");
+    let (dir, log_path) = (data.path().to_path_buf(), log.clone());
+    let (mut server, base) = tokio::task::spawn_blocking(move || start_logged(&dir, &log_path))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let receiver = crate::receiver::Receiver::start().await;
+    let created: Json = client
+        .post(format!("{base}/admin/v1/customers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(
+            &serde_json::json!({"id": "quiet", "name": "Quiet", "source_url": practices().sqlite}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let data_key = created["data_key"].as_str().unwrap().to_string();
+    let hook: Json = client
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": receiver.url, "events": ["job.completed"], "headers": {"Authorization": "Bearer receiver-token-0451"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    let job: Json = client
+        .post(format!("{base}/v1/jobs"))
+        .header("x-api-key", &key)
+        .json(&serde_json::json!({"procedure": "payment_types", "format": "csv"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = job["job_id"].as_str().unwrap().to_string();
+    let mut done = Json::Null;
+    for _ in 0..200 {
+        done = client
+            .get(format!("{base}/v1/jobs/{job_id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["status"], "completed");
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let file = client
+        .get(done["s3_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let rotated: Json = client
+        .post(format!(
+            "{base}/v1/webhooks/{}/rotate-secret",
+            hook["webhook_id"].as_str().unwrap()
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+    let wrong_key = "cs_live_ThisKeyDoesNotExist0123456789ab";
+    assert_eq!(
+        client
+            .get(format!("{base}/v1/jobs"))
+            .bearer_auth(wrong_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/admin/v1/customers"))
+            .bearer_auth("wrong-admin-token-77")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // The decrypt command takes the data key from the environment; its output is checked too.
+    let encrypted = data.path().join("file.cse");
+    std::fs::write(&encrypted, &file).unwrap();
+    let decrypted = data.path().join("file.csv");
+    let (enc, dec, dk) = (encrypted.clone(), decrypted.clone(), data_key.clone());
+    let decrypt = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
+            .args(["decrypt", enc.to_str().unwrap(), dec.to_str().unwrap()])
+            .env("CIPHERSTREAM_DATA_KEY", dk)
+            .env("CIPHERSTREAM_LOG", "debug")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        decrypt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decrypt.stderr)
+    );
+
+    let mut output = std::fs::read_to_string(&log).unwrap();
+    output.push_str(&String::from_utf8_lossy(&decrypt.stdout));
+    output.push_str(&String::from_utf8_lossy(&decrypt.stderr));
+    assert!(output.lines().count() > 20, "the debug log is not empty");
+    assert!(output.contains(&job_id), "the log names the job");
+    let master = std::fs::read_to_string(data.path().join("master.key")).unwrap();
+    let url = url::Url::parse(done["s3_url"].as_str().unwrap()).unwrap();
+    let signature = url
+        .query_pairs()
+        .find(|(k, _)| k == "signature")
+        .unwrap()
+        .1
+        .to_string();
+    for (what, secret) in [
+        ("API key", key.as_str()),
+        ("API key hash", &cipherstream::crypto::hash_api_key(&key)),
+        ("data key", &data_key),
+        ("webhook secret", &secret),
+        ("rotated webhook secret", &new_secret),
+        ("custom header value", "receiver-token-0451"),
+        ("admin token", ADMIN_TOKEN),
+        ("wrong admin token", "wrong-admin-token-77"),
+        ("presented wrong key", wrong_key),
+        ("master key", master.trim()),
+        ("download URL signature", &signature),
+    ] {
+        assert!(!output.contains(secret), "the {what} is in the log");
+    }
+}
