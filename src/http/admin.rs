@@ -222,7 +222,10 @@ pub async fn create_key(
         Some(text) => Some(
             chrono::DateTime::parse_from_rfc3339(text)
                 .map_err(|_| {
-                    ApiError::field("expires_at", "expires_at must be an RFC 3339 time, e.g. 2025-12-31T23:59:59Z")
+                    ApiError::field(
+                        "expires_at",
+                        "expires_at must be an RFC 3339 time, e.g. 2025-12-31T23:59:59Z",
+                    )
                 })?
                 .with_timezone(&chrono::Utc),
         ),

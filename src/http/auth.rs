@@ -51,14 +51,13 @@ impl FromRequestParts<AppState> for Caller {
                 "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into(),
             )
         })?;
-        let (customer, key_id, key_allowlist) =
-            tenancy::authenticate(&state.meta, &key)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "the API key is not valid (unknown, revoked or expired)".into(),
-                    )
-                })?;
+        let (customer, key_id, key_allowlist) = tenancy::authenticate(&state.meta, &key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "the API key is not valid (unknown, revoked or expired)".into(),
+                )
+            })?;
         let context = parts.extensions.get::<RequestContext>().cloned();
         if let Some(context) = &context {
             context.update(|seen| {

@@ -172,7 +172,8 @@ pub async fn authenticate(
     let key_id: String = row.try_get("id")?;
     let customer_id: String = row.try_get("customer_id")?;
     let key_allowlist: Vec<String> =
-        serde_json::from_str(&row.try_get::<String, _>("ip_allowlist")?).map_err(anyhow::Error::from)?;
+        serde_json::from_str(&row.try_get::<String, _>("ip_allowlist")?)
+            .map_err(anyhow::Error::from)?;
     sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
         .bind(&now)
         .bind(&key_id)
