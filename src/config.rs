@@ -44,6 +44,9 @@ pub struct Config {
     pub role: Role,
     /// A directory of catalog files that replaces the built-in catalog.
     pub catalog_dir: Option<PathBuf>,
+    /// Time limit of an advanced request (`/v1/advanced/*`), in seconds: the practice
+    /// database's statement limit and the server's deadline.
+    pub advanced_timeout_seconds: u64,
     /// Time limit of a synchronous extraction, in seconds.
     pub sync_timeout_seconds: u64,
     /// `mode=auto` becomes a job above this many estimated rows.
@@ -136,6 +139,7 @@ impl Default for Config {
             role: Role::All,
             catalog_dir: None,
             sync_timeout_seconds: 60,
+            advanced_timeout_seconds: 180,
             job_row_threshold: 100_000,
             job_size_threshold_bytes: 50 * 1024 * 1024,
             max_limit: 10_000_000,
@@ -225,6 +229,10 @@ impl Config {
             "sync_timeout_seconds must be at least 1"
         );
         anyhow::ensure!(self.max_limit > 0, "max_limit must be at least 1");
+        anyhow::ensure!(
+            self.advanced_timeout_seconds > 0,
+            "advanced_timeout_seconds must be at least 1"
+        );
         anyhow::ensure!(
             self.source_pool_size > 0,
             "source_pool_size must be at least 1"

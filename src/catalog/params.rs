@@ -54,7 +54,7 @@ impl DateBound {
     }
 
     /// The first instant covered (UTC for instants, midnight for days).
-    fn start(self) -> NaiveDateTime {
+    pub(crate) fn start(self) -> NaiveDateTime {
         match self {
             DateBound::Day(d) => d.and_time(NaiveTime::MIN),
             DateBound::Instant(t) => t.with_timezone(&Utc).naive_utc(),
@@ -75,7 +75,8 @@ impl DateBound {
         }
     }
 
-    fn text(self) -> String {
+    /// The bound as given, for file names and job metadata.
+    pub(crate) fn text(self) -> String {
         match self {
             DateBound::Day(d) => d.to_string(),
             DateBound::Instant(t) => t.to_rfc3339(),
@@ -179,16 +180,7 @@ pub fn parse_params(
     max_limit: u64,
 ) -> Result<ExtractParams, ApiError> {
     let mut errors = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for (name, _) in pairs {
-        if seen.contains(&name.as_str()) {
-            errors.push(FieldError::new(
-                name,
-                format!("{name} is given more than once"),
-            ));
-        }
-        seen.push(name);
-    }
+    repeated_params(pairs, &mut errors);
     let get = |name: &str| {
         pairs
             .iter()
@@ -243,34 +235,7 @@ pub fn parse_params(
         }
     };
 
-    let mut bound = |field: &str| -> Option<DateBound> {
-        let text = get(field).filter(|t| !t.is_empty())?;
-        let parsed = DateBound::parse(text);
-        if parsed.is_none() {
-            errors.push(FieldError::new(
-                field,
-                format!(
-                    "{field} {:?} is not a date: use YYYY-MM-DD or RFC 3339 (2024-01-31T23:59:59Z)",
-                    truncate(text)
-                ),
-            ));
-        }
-        parsed
-    };
-    let from = bound("from_date");
-    let to = bound("to_date");
-    if let (Some(f), Some(t)) = (from, to) {
-        let to_end = match t {
-            DateBound::Day(d) => d.and_time(NaiveTime::MIN) + chrono::Duration::days(1),
-            DateBound::Instant(_) => t.start() + chrono::Duration::nanoseconds(1),
-        };
-        if to_end <= f.start() {
-            errors.push(FieldError::new(
-                "to_date",
-                "to_date must not be before from_date",
-            ));
-        }
-    }
+    let (from, to) = parse_range(get, &mut errors);
 
     let format = parse_enum(
         get("format"),
@@ -284,19 +249,7 @@ pub fn parse_params(
         Compression::default(),
         &mut errors,
     );
-    let mode = match get("mode") {
-        None | Some("") => Mode::Auto,
-        Some(text) => Mode::parse(text).unwrap_or_else(|| {
-            errors.push(FieldError::new(
-                "mode",
-                format!(
-                    "unknown mode {:?}; accepted values: auto, sync, job",
-                    truncate(text)
-                ),
-            ));
-            Mode::Auto
-        }),
-    };
+    let mode = parse_mode(get("mode"), &mut errors);
 
     let columns = match get("columns").map(str::trim).filter(|t| !t.is_empty()) {
         None => procedure.columns.iter().map(|c| c.name.clone()).collect(),
@@ -328,22 +281,7 @@ pub fn parse_params(
         }
     };
 
-    let limit = match get("limit").filter(|t| !t.is_empty()) {
-        None => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (1..=max_limit).contains(&n) => Some(n),
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!(
-                        "limit must be an integer from 1 to {max_limit}, got {:?}",
-                        truncate(text)
-                    ),
-                ));
-                None
-            }
-        },
-    };
+    let limit = parse_limit(get("limit"), max_limit, &mut errors);
 
     let mut filters = Vec::new();
     for filter in &procedure.filters {
@@ -378,7 +316,101 @@ pub fn parse_params(
     })
 }
 
-fn parse_enum<T>(text: Option<&str>, field: &str, default: T, errors: &mut Vec<FieldError>) -> T
+/// An error for every parameter name given more than once.
+pub(crate) fn repeated_params(pairs: &[(String, String)], errors: &mut Vec<FieldError>) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, _) in pairs {
+        if seen.contains(&name.as_str()) {
+            errors.push(FieldError::new(
+                name,
+                format!("{name} is given more than once"),
+            ));
+        }
+        seen.push(name);
+    }
+}
+
+/// `from_date` and `to_date`, each a date or an instant, the second not before the first.
+pub(crate) fn parse_range<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<DateBound>, Option<DateBound>) {
+    let mut bound = |field: &str| -> Option<DateBound> {
+        let text = get(field).filter(|t| !t.is_empty())?;
+        let parsed = DateBound::parse(text);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                field,
+                format!(
+                    "{field} {:?} is not a date: use YYYY-MM-DD or RFC 3339 (2024-01-31T23:59:59Z)",
+                    truncate(text)
+                ),
+            ));
+        }
+        parsed
+    };
+    let from = bound("from_date");
+    let to = bound("to_date");
+    if let (Some(f), Some(t)) = (from, to) {
+        let to_end = match t {
+            DateBound::Day(d) => d.and_time(NaiveTime::MIN) + chrono::Duration::days(1),
+            DateBound::Instant(_) => t.start() + chrono::Duration::nanoseconds(1),
+        };
+        if to_end <= f.start() {
+            errors.push(FieldError::new(
+                "to_date",
+                "to_date must not be before from_date",
+            ));
+        }
+    }
+    (from, to)
+}
+
+/// `mode`: auto (the default), sync or job.
+pub(crate) fn parse_mode(text: Option<&str>, errors: &mut Vec<FieldError>) -> Mode {
+    match text {
+        None | Some("") => Mode::Auto,
+        Some(text) => Mode::parse(text).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "mode",
+                format!(
+                    "unknown mode {:?}; accepted values: auto, sync, job",
+                    truncate(text)
+                ),
+            ));
+            Mode::Auto
+        }),
+    }
+}
+
+/// `limit`: 1 to `max_limit`, or none.
+pub(crate) fn parse_limit(
+    text: Option<&str>,
+    max_limit: u64,
+    errors: &mut Vec<FieldError>,
+) -> Option<u64> {
+    let text = text.filter(|t| !t.is_empty())?;
+    match text.parse::<u64>() {
+        Ok(n) if (1..=max_limit).contains(&n) => Some(n),
+        _ => {
+            errors.push(FieldError::new(
+                "limit",
+                format!(
+                    "limit must be an integer from 1 to {max_limit}, got {:?}",
+                    truncate(text)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+pub(crate) fn parse_enum<T>(
+    text: Option<&str>,
+    field: &str,
+    default: T,
+    errors: &mut Vec<FieldError>,
+) -> T
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
@@ -392,7 +424,7 @@ where
     }
 }
 
-fn lower_limit(bound: DateBound, kind: DateKind) -> DateLimit {
+pub(crate) fn lower_limit(bound: DateBound, kind: DateKind) -> DateLimit {
     match (bound, kind) {
         (DateBound::Day(d), DateKind::Date) => DateLimit::Date(d),
         (DateBound::Instant(t), DateKind::Date) => DateLimit::Date(t.date_naive()),
@@ -401,7 +433,7 @@ fn lower_limit(bound: DateBound, kind: DateKind) -> DateLimit {
     }
 }
 
-fn upper_limit(bound: DateBound, kind: DateKind) -> DateLimit {
+pub(crate) fn upper_limit(bound: DateBound, kind: DateKind) -> DateLimit {
     match (bound, kind) {
         (DateBound::Day(d), DateKind::Date) => DateLimit::Date(d),
         (DateBound::Instant(t), DateKind::Date) => DateLimit::Date(t.date_naive()),
@@ -444,7 +476,7 @@ fn filter_message(name: &str, ty: FilterType, text: &str) -> String {
 }
 
 /// Echoes at most 60 characters of user input in messages.
-fn truncate(text: &str) -> String {
+pub(crate) fn truncate(text: &str) -> String {
     if text.chars().count() <= 60 {
         text.to_string()
     } else {

@@ -76,6 +76,7 @@ and `429 Too Many Requests` with `Retry-After` (seconds) when the quota is used 
 Every call carries `X-CipherStream-Signature: sha256=<hex HMAC-SHA256 of the raw body>` (one value per active secret during a rotation, space-separated), \
 `X-CipherStream-Timestamp` (Unix seconds, also in the body as `timestamp`), `X-CipherStream-Event`, `X-CipherStream-Delivery`, and the Standard Webhooks \
 headers `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`. Reject timestamps more than 5 minutes off; deduplicate on `delivery_id`."),
+        (name = "advanced", description = "Direct table access and stored-procedure calls on the customer's own database (read-only, extended time limit)"),
         (name = "catalog", description = "What can be extracted"),
         (name = "admin", description = "Customers and API keys (admin token)"),
         (name = "operations", description = "Health, readiness and Prometheus metrics"),
@@ -115,5 +116,12 @@ impl Modify for Security {
 
 /// `/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", document()))
+}
+
+/// The whole document: the API and the advanced tools.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::advanced::AdvancedDoc::openapi());
+    doc
 }

@@ -130,7 +130,19 @@ pub async fn create_job(meta: &Meta, job: NewJob) -> Result<(Job, bool), CreateE
             };
         }
     }
-    let id = new_job_id(&job.procedure_name);
+    // Job ids go into object keys and URLs: `table:patients` becomes `table_patients_…`.
+    let prefix: String = job
+        .procedure_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let id = new_job_id(&prefix);
     let now = meta::now();
     let inserted = sqlx::query(
         "INSERT INTO jobs (id, customer_id, procedure_name, status, request, output_format, compression, metadata, \

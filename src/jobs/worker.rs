@@ -16,11 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::store::{self, Finished};
 use super::{Job, JobStatus};
-use crate::catalog;
+use crate::catalog::{self, Plan};
 use crate::crypto::cse1::Cse1Writer;
-use crate::export::{self, Compression, ExportSpec, Progress};
+use crate::export::{self, Compression, ExportSpec, OutputFormat, Progress};
+use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::source::{SourceError, SourceSettings};
+use crate::source::{Source, SourceError, SourceSettings};
 use crate::tenancy;
 
 /// How workers behave; from configuration.
@@ -239,24 +240,6 @@ async fn execute(
     shutdown: &CancellationToken,
     started: Instant,
 ) -> anyhow::Result<Outcome> {
-    let Some(procedure) = state.catalog.get(&job.procedure_name) else {
-        return Ok(Outcome::Failed(
-            format!(
-                "procedure {:?} is no longer in the catalog",
-                job.procedure_name
-            ),
-            false,
-        ));
-    };
-    let params = match catalog::parse_params(procedure, &job.request, state.config.max_limit) {
-        Ok(params) => params,
-        Err(error) => {
-            return Ok(Outcome::Failed(
-                format!("the job's parameters are no longer valid: {error}"),
-                false,
-            ))
-        }
-    };
     let source_settings = SourceSettings {
         pool_size: state.config.source_pool_size,
         statement_timeout: settings.max_runtime,
@@ -270,7 +253,10 @@ async fn execute(
             source_settings,
         )
         .await?;
-    let plan = catalog::plan(procedure, &params, source.dialect);
+    let (plan, format, compression) = match job_plan(state, job, &source).await {
+        Ok(planned) => planned,
+        Err(outcome) => return Ok(outcome),
+    };
     let estimated = match source.count(&plan).await {
         Ok(n) => n,
         Err(error) => return Ok(Outcome::Failed(error.to_string(), error.is_transient())),
@@ -285,10 +271,10 @@ async fn execute(
     let stream_plan = plan.clone();
     let source_task =
         tokio::spawn(async move { stream_source.stream(&stream_plan, &rows_tx).await });
-    let entry = export::file_name(&job.id, params.format, Compression::None);
+    let entry = export::file_name(&job.id, format, Compression::None);
     let spec = ExportSpec {
-        format: params.format,
-        compression: params.compression,
+        format,
+        compression,
         columns: plan.columns.clone(),
         entry_name: entry,
     };
@@ -356,6 +342,50 @@ async fn execute(
             }
         }
     }
+}
+
+/// What a job runs: its catalog procedure's plan or, for `table:<name>`, the table's,
+/// both checked again now. A job that can no longer run fails with the reason.
+async fn job_plan(
+    state: &AppState,
+    job: &Job,
+    source: &Source,
+) -> Result<(Plan, OutputFormat, Compression), Outcome> {
+    let invalid = |error: ApiError| {
+        Outcome::Failed(
+            format!("the job's parameters are no longer valid: {error}"),
+            false,
+        )
+    };
+    let max_limit = state.config.max_limit;
+    if let Some(name) = job.procedure_name.strip_prefix(catalog::TABLE_JOB_PREFIX) {
+        let table = match source.table(name).await {
+            Ok(Some(table)) => table,
+            Ok(None) => {
+                return Err(Outcome::Failed(
+                    format!("table {name:?} is no longer readable in the practice database"),
+                    false,
+                ))
+            }
+            Err(error) => return Err(Outcome::Failed(error.to_string(), error.is_transient())),
+        };
+        let params =
+            catalog::parse_table_params(&table, &job.request, max_limit).map_err(invalid)?;
+        let plan = catalog::plan_table(&table, &params, source.dialect);
+        return Ok((plan, params.format, params.compression));
+    }
+    let Some(procedure) = state.catalog.get(&job.procedure_name) else {
+        return Err(Outcome::Failed(
+            format!(
+                "procedure {:?} is no longer in the catalog",
+                job.procedure_name
+            ),
+            false,
+        ));
+    };
+    let params = catalog::parse_params(procedure, &job.request, max_limit).map_err(invalid)?;
+    let plan = catalog::plan(procedure, &params, source.dialect);
+    Ok((plan, params.format, params.compression))
 }
 
 async fn source_task_error(task: JoinHandle<Result<(), SourceError>>) -> Option<SourceError> {

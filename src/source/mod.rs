@@ -1,7 +1,14 @@
 //! Connections to practice databases (SQLite, MySQL/MariaDB, PostgreSQL): every
 //! session read-only, statements time-limited, rows streamed in bounded batches.
 
+mod call;
 mod decode;
+mod introspect;
+mod result_sets;
+mod routines;
+
+pub use result_sets::CallItem;
+pub use routines::{Routine, RoutineKind};
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -42,6 +49,11 @@ pub enum SourceError {
     /// A row could not be read as its declared type (a catalog/schema mismatch).
     #[error("{0}")]
     Decode(String),
+    /// The statement tried to change data in a read-only session.
+    #[error(
+        "the practice database refused to change data (CipherStream's sessions are read-only): {0}"
+    )]
+    ReadOnly(String),
 }
 
 impl SourceError {
@@ -86,6 +98,13 @@ impl SourceError {
                 }) =>
             {
                 SourceError::Interrupted(db.message().to_string())
+            }
+            // 25006 read_only_sql_transaction (PostgreSQL, and MySQL/MariaDB error 1792); 2D000
+            // invalid_transaction_termination: a routine's COMMIT inside our read-only transaction.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c == "25006" || c == "2D000") =>
+            {
+                SourceError::ReadOnly(db.message().to_string())
             }
             sqlx::Error::Database(db) => SourceError::Query(db.message().to_string()),
             _ => SourceError::Query(error.to_string()),

@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP against real SQLite, MariaDB and
 //! PostgreSQL practice databases.
 
+mod advanced;
 mod api;
 mod bad_input;
 mod cli;

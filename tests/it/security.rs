@@ -738,7 +738,7 @@ fn start_logged(
     data_dir: &std::path::Path,
     log: &std::path::Path,
 ) -> (std::process::Child, String) {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cipherstream"))
         .args([
             "--data-dir",
             data_dir.to_str().unwrap(),
@@ -768,6 +768,8 @@ fn start_logged(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not start");
 }
 
