@@ -293,3 +293,44 @@ async fn calls_are_refused_with_a_reason() {
         }
     }
 }
+
+#[tokio::test]
+async fn advanced_requests_stop_at_the_configured_time_limit() {
+    let Some(url) = postgres_fixture("timeout").await else {
+        return;
+    };
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION slow_rows() RETURNS TABLE(n integer) AS $$ SELECT 1 FROM pg_sleep(5) $$ LANGUAGE sql STABLE",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let app = TestApp::spawn_with(crate::helpers::MetaBackend::Sqlite, |c| {
+        c.advanced_timeout_seconds = 1
+    })
+    .await
+    .unwrap();
+    let (key, _) = app.create_customer("adv-timeout", &url).await;
+    let started = std::time::Instant::now();
+    let response = call(&app, &key, json!({"procedure": "slow_rows", "args": []})).await;
+    let problem = expect_problem(response, 504).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(4500),
+        "the 5 s query was not stopped"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains('1'),
+        "{problem}"
+    );
+    // The source is not left running it.
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%slow_rows%' AND state = 'active' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(running, 0);
+}
