@@ -32,10 +32,13 @@ pub struct AuditList {
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct AuditQuery {
     /// RFC 3339 time: entries at or after it.
+    #[param(format = DateTime)]
     from: Option<String>,
-    /// RFC 3339 time: entries at or before it.
+    /// RFC 3339 time: entries at or before it; not before `from`.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// One action, e.g. `api.request`, `job.completed`, `webhook.create`.
+    #[param(pattern = "^[a-z._]{1,60}$", example = "api.request")]
     action: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<i64>,

@@ -20,6 +20,7 @@ use super::auth::Caller;
 use super::catalog::find;
 use super::error::{ApiError, Problem};
 use super::jobs;
+use super::openapi::{BinaryFile, DateOrTime};
 use super::AppState;
 use crate::catalog::{self, ExtractParams, Mode, Plan, Procedure};
 use crate::export::{self, Compression, ExportSpec, OutputFormat, Progress};
@@ -43,10 +44,10 @@ pub fn router() -> Router<AppState> {
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct ExtractQuery {
     /// Start of the range, inclusive: `YYYY-MM-DD` or RFC 3339.
-    #[param(example = "2024-01-01")]
+    #[param(value_type = Option<DateOrTime>, inline, example = "2024-01-01")]
     from_date: Option<String>,
     /// End of the range, inclusive: `YYYY-MM-DD` (the whole day) or RFC 3339. Not before `from_date`.
-    #[param(example = "2024-12-31")]
+    #[param(value_type = Option<DateOrTime>, inline, example = "2024-12-31")]
     to_date: Option<String>,
     /// Which date the range applies to; one of the procedure's `date_modifiers` (default: its first).
     #[param(example = "Created")]
@@ -72,29 +73,44 @@ pub struct ExtractQuery {
 #[derive(Deserialize, ToSchema)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct ExtractBody {
-    #[schema(example = "2024-01-01")]
+    /// Start of the range, inclusive: `YYYY-MM-DD` or RFC 3339.
+    #[schema(value_type = Option<DateOrTime>, inline, nullable = false, example = "2024-01-01")]
     from_date: Option<String>,
-    #[schema(example = "2024-12-31")]
+    /// End of the range, inclusive: `YYYY-MM-DD` (the whole day) or RFC 3339. Not before `from_date`.
+    #[schema(value_type = Option<DateOrTime>, inline, nullable = false, example = "2024-12-31")]
     to_date: Option<String>,
-    #[schema(example = "AppointmentDate")]
+    #[schema(nullable = false, example = "AppointmentDate")]
     date_modifier: Option<String>,
+    #[schema(nullable = false)]
     format: Option<OutputFormat>,
+    #[schema(nullable = false)]
     compression: Option<Compression>,
+    #[schema(nullable = false)]
     mode: Option<Mode>,
     /// Column names (an array, or a comma-separated string).
-    #[schema(example = json!(["appointment_id", "start_time"]))]
+    #[schema(nullable = false, example = json!(["appointment_id", "start_time"]))]
     columns: Option<Vec<String>>,
-    #[schema(minimum = 1, maximum = 10000000)]
+    #[schema(nullable = false, minimum = 1, maximum = 10000000)]
     limit: Option<u64>,
     /// Equality filters by name, e.g. `{"location_id": 3}`; they may also be given at the top level.
-    #[schema(example = json!({"location_id": 1}))]
+    #[schema(nullable = false, value_type = Option<HashMap<String, FilterValue>>, example = json!({"location_id": 1}))]
     filters: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A filter value: a string, number or boolean.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FilterValue {
+    String(String),
+    Number(f64),
+    Boolean(bool),
 }
 
 /// Extract a procedure's rows (query-string parameters).
 #[utoipa::path(get, path = "/v1/extract/{procedure}", tag = "extraction", security(("api_key" = []), ("api_key_header" = [])),
     params(("procedure" = String, Path, description = "Procedure name (see /v1/procedures)", example = "appointments"), ExtractQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "When the request becomes a job: the same key and parameters return the same job")),
+        ("Idempotency-Key" = Option<String>, Header, description = "When the request becomes a job: the same key and parameters return the same job (1-255 printable ASCII characters)",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     responses(
         (status = 200, description = "The rows as a file, streamed. Header X-CipherStream-Rows-Estimated carries the row estimate.",
             headers(("X-CipherStream-Rows-Estimated" = u64, description = "Rows the extraction is expected to return"),
@@ -102,16 +118,16 @@ pub struct ExtractBody {
                     ("Content-Disposition" = String, description = "attachment; filename=\"appointments_2024-01-01_2024-12-31.ndjson\"")),
             content(
                 (String = "application/x-ndjson"),
-                (String = "application/json"),
+                (Vec<Object> = "application/json"),
                 (String = "text/csv"),
-                (Vec<u8> = "application/vnd.apache.parquet"),
-                (Vec<u8> = "application/gzip"),
-                (Vec<u8> = "application/zip"),
+                (inline(BinaryFile) = "application/vnd.apache.parquet"),
+                (inline(BinaryFile) = "application/gzip"),
+                (inline(BinaryFile) = "application/zip"),
             )),
         (status = 400, description = "Invalid parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown procedure", body = Problem, content_type = "application/problem+json"),
-        (status = 202, description = "Became a background job (mode=job, or mode=auto over the thresholds or at the synchronous limit)",
+        (status = 202, description = "Became a background job (mode=job, or mode=auto over the thresholds or at the synchronous limit); with an Idempotency-Key used before, the job that request created",
             body = super::jobs::JobOut, headers(("Location" = String, description = "/v1/jobs/{job_id}"))),
         (status = 409, description = "Idempotency-Key reused with different parameters", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The practice database failed", body = Problem, content_type = "application/problem+json"),
@@ -135,17 +151,18 @@ pub async fn extract_get(
 /// Extract a procedure's rows (JSON body).
 #[utoipa::path(post, path = "/v1/extract/{procedure}", tag = "extraction", security(("api_key" = []), ("api_key_header" = [])),
     params(("procedure" = String, Path, description = "Procedure name (see /v1/procedures)", example = "appointments"),
-        ("Idempotency-Key" = Option<String>, Header, description = "When the request becomes a job: the same key and parameters return the same job")),
+        ("Idempotency-Key" = Option<String>, Header, description = "When the request becomes a job: the same key and parameters return the same job (1-255 printable ASCII characters)",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = ExtractBody,
     responses(
         (status = 200, description = "The rows as a file, streamed (same as GET)",
             headers(("X-CipherStream-Rows-Estimated" = u64, description = "Rows the extraction is expected to return")),
-            content((String = "application/x-ndjson"), (String = "application/json"), (String = "text/csv"),
-                    (Vec<u8> = "application/vnd.apache.parquet"), (Vec<u8> = "application/gzip"), (Vec<u8> = "application/zip"))),
+            content((String = "application/x-ndjson"), (Vec<Object> = "application/json"), (String = "text/csv"),
+                    (inline(BinaryFile) = "application/vnd.apache.parquet"), (inline(BinaryFile) = "application/gzip"), (inline(BinaryFile) = "application/zip"))),
         (status = 400, description = "Invalid parameter or body (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown procedure", body = Problem, content_type = "application/problem+json"),
-        (status = 202, description = "Became a background job (mode=job, or mode=auto over the thresholds or at the synchronous limit)",
+        (status = 202, description = "Became a background job (mode=job, or mode=auto over the thresholds or at the synchronous limit); with an Idempotency-Key used before, the job that request created",
             body = super::jobs::JobOut, headers(("Location" = String, description = "/v1/jobs/{job_id}"))),
         (status = 409, description = "Idempotency-Key reused with different parameters", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The practice database failed", body = Problem, content_type = "application/problem+json"),
@@ -193,7 +210,8 @@ async fn run(
             None,
             idempotency_key,
         )
-        .await;
+        .await
+        .map(accepted);
     }
     let settings = SourceSettings {
         pool_size: state.config.source_pool_size,
@@ -240,7 +258,8 @@ async fn run(
             Some(rows_estimated),
             idempotency_key,
         )
-        .await;
+        .await
+        .map(accepted);
     }
 
     let file_name = export::file_name(
@@ -302,6 +321,13 @@ async fn run(
     headers.insert("x-cipherstream-mode", HeaderValue::from_static("sync"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// A job answer here is always 202, also when an Idempotency-Key replays an earlier
+/// job (`POST /v1/jobs` answers that with 200): on this endpoint a 200 is the file.
+fn accepted(mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
 }
 
 /// Source rows ─▶ encoder ─▶ HTTP body, all through bounded channels. Past the

@@ -12,6 +12,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 
 use super::error::{problem_response, ApiError, Problem};
+use super::openapi::BinaryFile;
 use super::AppState;
 use crate::storage::{ObjectInfo, ReadError, Storage};
 
@@ -51,10 +52,10 @@ where
         (status = 200, description = "The whole file, streamed",
             headers(("ETag" = String, description = "Quoted entity tag"), ("Content-Length" = u64), ("Accept-Ranges" = String, description = "bytes"),
                     ("Last-Modified" = String), ("Content-Disposition" = String, description = "attachment; filename=\"appointments_1758630144658_c7511999.ndjson.gz.cse\"")),
-            content((Vec<u8> = "application/octet-stream"))),
+            content((inline(BinaryFile) = "application/octet-stream"))),
         (status = 206, description = "The requested range",
             headers(("Content-Range" = String, description = "bytes a-b/size"), ("ETag" = String), ("Content-Length" = u64)),
-            content((Vec<u8> = "application/octet-stream"))),
+            content((inline(BinaryFile) = "application/octet-stream"))),
         (status = 304, description = "Not modified: If-None-Match matched the ETag", headers(("ETag" = String))),
         (status = 403, description = "The URL is missing its signature, tampered with or expired", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The file no longer exists (expired or deleted)", body = Problem, content_type = "application/problem+json"),

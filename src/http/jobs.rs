@@ -7,12 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::catalog::find;
 use super::error::{page_param, ApiError, FieldError, Problem};
+use super::extract::ExtractBody;
+use super::openapi::DateOrTime;
 use super::AppState;
 use crate::catalog::{self, ExtractParams, Procedure};
 use crate::jobs::{self, CancelOutcome, CreateError, Job, JobFilter, JobSort, JobStatus, NewJob};
@@ -116,11 +118,23 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     Ok(Some(text.to_string()))
 }
 
+/// The body of `POST /v1/jobs`: a procedure and the extraction fields of `POST /v1/extract`.
+#[derive(Deserialize, ToSchema)]
+#[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
+#[schema(example = json!({"procedure": "appointments", "from_date": "2024-01-01", "to_date": "2024-12-31", "format": "csv", "compression": "gzip"}))]
+pub struct JobIn {
+    /// The procedure to extract (see /v1/procedures).
+    #[schema(example = "appointments")]
+    procedure: String,
+    #[serde(flatten)]
+    extraction: ExtractBody,
+}
+
 /// Create a background job for a procedure (the extraction fields plus `procedure`).
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("api_key" = []), ("api_key_header" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body return the same job")),
-    request_body(content = Object, description = "`{\"procedure\": \"appointments\", ...extraction fields of POST /v1/extract}`",
-        example = json!({"procedure": "appointments", "from_date": "2024-01-01", "to_date": "2024-12-31", "format": "csv", "compression": "gzip"})),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body return the same job (1-255 printable ASCII characters)",
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body(content = JobIn, description = "`{\"procedure\": \"appointments\", ...extraction fields of POST /v1/extract}`"),
     responses(
         (status = 202, description = "Queued", body = JobOut, headers(("Location" = String, description = "/v1/jobs/{job_id}"))),
         (status = 200, description = "The job an earlier request with this Idempotency-Key created", body = JobOut),
@@ -162,16 +176,30 @@ pub struct JobListQuery {
     limit: Option<i64>,
     #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
-    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
-    status: Option<String>,
-    /// `created_desc` (default), `created_asc`, `updated_desc`, `updated_asc`.
-    sort: Option<String>,
+    /// Only jobs in this state.
+    #[param(inline)]
+    status: Option<JobStatus>,
+    /// The order, newest created first by default.
+    #[param(inline)]
+    sort: Option<JobSortParam>,
     /// Only jobs of this procedure.
     procedure: Option<String>,
     /// Jobs created at or after (YYYY-MM-DD or RFC 3339).
+    #[param(value_type = Option<DateOrTime>, inline)]
     from_date: Option<String>,
     /// Jobs created at or before (YYYY-MM-DD: the whole day, or RFC 3339).
+    #[param(value_type = Option<DateOrTime>, inline)]
     to_date: Option<String>,
+}
+
+/// An order of the job list (documentation only; `JobSort::parse` reads it).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum JobSortParam {
+    CreatedDesc,
+    CreatedAsc,
+    UpdatedDesc,
+    UpdatedAsc,
 }
 
 /// A page of jobs.

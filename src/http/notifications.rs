@@ -5,11 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::auth::Caller;
 use super::error::{body_object, ApiError, FieldError, Problem};
+use super::openapi::string_enum;
 use super::AppState;
 use crate::webhooks::email::{self, EmailSettings, EMAIL_EVENTS};
 use crate::webhooks::EventType;
@@ -45,17 +48,47 @@ impl From<EmailSettings> for EmailOut {
 }
 
 /// The body of `PUT /v1/notifications/email` (documentation only).
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 #[schema(example = json!({"recipients": ["it@practice.example"], "events": ["job.completed", "job.failed"]}))]
 pub struct EmailIn {
     /// 1-10 addresses.
+    #[schema(value_type = Vec<EmailAddress>, inline, min_items = 1, max_items = 10)]
     recipients: Vec<String>,
-    /// Any of job.completed, job.failed, job.cancelled (default: job.completed and job.failed).
+    /// Default: job.completed and job.failed.
+    #[schema(value_type = Option<Vec<EmailEventName>>, inline, nullable = false, min_items = 1)]
     events: Option<Vec<String>>,
     /// Default true.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
 }
+
+/// An event that can be mailed (documentation only).
+pub struct EmailEventName;
+
+impl PartialSchema for EmailEventName {
+    fn schema() -> RefOr<Schema> {
+        string_enum(EMAIL_EVENTS.map(EventType::as_str)).into()
+    }
+}
+
+impl ToSchema for EmailEventName {}
+
+/// An email address (documentation only).
+pub struct EmailAddress;
+
+impl PartialSchema for EmailAddress {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+            .max_length(Some(254))
+            .into()
+    }
+}
+
+impl ToSchema for EmailAddress {}
 
 fn not_found() -> ApiError {
     ApiError::NotFound(

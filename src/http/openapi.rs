@@ -1,7 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers, and Swagger UI at `/docs`.
 
 use axum::Router;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -114,6 +120,123 @@ impl Modify for Security {
     }
 }
 
+/// Answers that whole kinds of operations give whatever their handler does (the IP
+/// allowlist and the request quota of API-key operations, the body size limit),
+/// documented once here rather than on each path.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let api_key = SecurityRequirement::new("api_key", Vec::<String>::new());
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.iter().flatten().any(|r| *r == api_key) {
+                    add_response(
+                        operation,
+                        "403",
+                        problem("The request comes from an address outside the customer's or key's IP allowlist"),
+                    );
+                    add_response(operation, "429", too_many_requests());
+                }
+                if operation.request_body.is_some() {
+                    add_response(
+                        operation,
+                        "413",
+                        problem("The request body is larger than the server accepts"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn add_response(operation: &mut Operation, status: &str, response: Response) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert(RefOr::T(response));
+}
+
+/// An RFC 9457 problem answer.
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+fn too_many_requests() -> Response {
+    let mut response = problem("Over the customer's request quota (`rate_limit_per_minute`)");
+    let seconds = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .build();
+    response.headers.insert(
+        "Retry-After".into(),
+        HeaderBuilder::new()
+            .schema(seconds)
+            .description(Some("Seconds until the quota allows a request again"))
+            .build(),
+    );
+    response
+}
+
+/// A string that is one of `values`.
+pub fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
+}
+
+/// `YYYY-MM-DD` or an RFC 3339 time: the form of the date parameters of extractions
+/// and lists (documentation only; `value_type = DateOrTime, inline`).
+pub struct DateOrTime;
+
+impl utoipa::PartialSchema for DateOrTime {
+    fn schema() -> RefOr<Schema> {
+        let string = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        AnyOfBuilder::new()
+            .item(string(KnownFormat::Date))
+            .item(string(KnownFormat::DateTime))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DateOrTime {}
+
+/// A file's bytes: the body of a binary download (documentation only).
+pub struct BinaryFile;
+
+impl utoipa::PartialSchema for BinaryFile {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BinaryFile {}
+
 /// `/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {
     Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", document()))
@@ -123,5 +246,6 @@ pub fn router() -> Router<AppState> {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::advanced::AdvancedDoc::openapi());
+    CommonResponses.modify(&mut doc);
     doc
 }

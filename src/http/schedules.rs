@@ -8,12 +8,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::auth::Caller;
 use super::error::{body_object, page_param, ApiError, FieldError, Problem};
+use super::extract::FilterValue;
+use super::openapi::string_enum;
 use super::AppState;
 use crate::catalog::{self, Procedure};
+use crate::export::{Compression, OutputFormat};
 use crate::jobs::schedules::{self, Schedule, ScheduleSpec, Window};
 
 pub fn router() -> Router<AppState> {
@@ -132,6 +136,7 @@ fn parameters_json(pairs: &[(String, String)], procedure: Option<&Procedure>) ->
     "date_modifier": "AppointmentDate", "enabled": true}))]
 pub struct ScheduleIn {
     /// 1-200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Five-field cron expression, e.g. `0 2 * * *` (02:00 every day).
     cron: String,
@@ -139,17 +144,20 @@ pub struct ScheduleIn {
     timezone: String,
     /// The procedure each run extracts (see /v1/procedures).
     procedure: String,
-    /// `previous_day`, `previous_week`, `previous_month` or `since_last_run`.
+    /// Which dates each run covers.
+    #[schema(value_type = WindowName, inline)]
     window: String,
     /// Default true.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
     /// Extraction fields as in `POST /v1/extract`, except `from_date`, `to_date` and `mode`.
-    format: Option<String>,
-    compression: Option<String>,
+    format: Option<OutputFormat>,
+    compression: Option<Compression>,
     columns: Option<Vec<String>>,
     date_modifier: Option<String>,
+    #[schema(minimum = 1, maximum = 10000000)]
     limit: Option<u64>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, FilterValue>>)]
     filters: Option<serde_json::Value>,
 }
 
@@ -158,21 +166,39 @@ pub struct ScheduleIn {
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 #[schema(example = json!({"cron": "30 3 * * 1", "window": "previous_week", "format": "parquet"}))]
 pub struct SchedulePatch {
+    #[schema(nullable = false, min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(nullable = false)]
     cron: Option<String>,
+    #[schema(nullable = false)]
     timezone: Option<String>,
+    #[schema(nullable = false)]
     procedure: Option<String>,
+    #[schema(value_type = Option<WindowName>, inline, nullable = false)]
     window: Option<String>,
+    #[schema(nullable = false)]
     enabled: Option<bool>,
     /// Extraction fields replace the stored ones; `null` removes one. `filters` replaces the whole filter set.
-    format: Option<String>,
-    compression: Option<String>,
+    format: Option<OutputFormat>,
+    compression: Option<Compression>,
     columns: Option<Vec<String>>,
     date_modifier: Option<String>,
+    #[schema(minimum = 1, maximum = 10000000)]
     limit: Option<u64>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, FilterValue>>)]
     filters: Option<serde_json::Value>,
 }
+
+/// A schedule window (documentation only).
+pub struct WindowName;
+
+impl PartialSchema for WindowName {
+    fn schema() -> RefOr<Schema> {
+        string_enum(Window::NAMES.iter().copied()).into()
+    }
+}
+
+impl ToSchema for WindowName {}
 
 /// A page of schedules.
 #[derive(Serialize, ToSchema)]

@@ -10,11 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::auth::Caller;
 use super::error::{body_object, page_param, ApiError, FieldError, Problem};
+use super::openapi::string_enum;
 use super::AppState;
 use crate::meta;
 use crate::tenancy::{self, AuditEntry};
@@ -168,7 +170,8 @@ impl WebhookOut {
 }
 
 /// The body of `POST /v1/webhooks` (documentation only; the body is read field by field).
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 #[schema(example = json!({
     "url": "https://hooks.example.com/cipherstream", "events": ["job.completed", "job.failed"],
@@ -177,49 +180,120 @@ impl WebhookOut {
     "rate_limit_per_second": 5, "enabled": true}))]
 pub struct WebhookIn {
     /// `https://` (plain `http://` only to loopback when the server allows it); public addresses only.
+    #[schema(format = "uri", max_length = 2048)]
     url: String,
-    /// Events to receive: job.completed, job.failed, job.cancelled, job.progress, system.maintenance, api.rate_limit.
+    /// Events to receive.
+    #[schema(value_type = Vec<EventName>, inline, min_items = 1)]
     events: Vec<String>,
     /// Up to 500 characters.
+    #[schema(nullable = false, max_length = 500)]
     description: Option<String>,
-    /// Up to 20 custom headers; Host, Content-Type, Content-Length, User-Agent, connection headers,
-    /// X-CipherStream-* and webhook-* are reserved.
+    /// Up to 20 custom headers (values: printable ASCII, at most 1000 characters); Host,
+    /// Content-Type, Content-Length, User-Agent, connection headers, X-CipherStream-* and
+    /// webhook-* are reserved.
+    #[schema(nullable = false)]
     headers: Option<BTreeMap<String, String>>,
     /// `whsec_` + base64 of 24-64 bytes; generated when absent. Returned once.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$")]
     secret: Option<String>,
-    /// 1-60, default 30.
+    /// Default 30.
+    #[schema(nullable = false, minimum = 1, maximum = 60)]
     timeout_seconds: Option<i64>,
-    #[schema(value_type = Option<Object>, example = json!({"max_retries": 3, "backoff_seconds": 10}))]
-    retry: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>, example = json!({"max_events": 10, "max_wait_seconds": 5}))]
-    batch: Option<serde_json::Value>,
-    /// 1-1000 calls per second, or null for no limit.
+    #[schema(nullable = false)]
+    retry: Option<RetryIn>,
+    #[schema(nullable = false)]
+    batch: Option<BatchIn>,
+    /// Calls per second at most, or null for no limit.
+    #[schema(minimum = 1, maximum = 1000)]
     rate_limit_per_second: Option<i64>,
-    /// 1-3600, default 10: at most one job.progress per this many seconds.
+    /// Default 10: at most one job.progress per this many seconds.
+    #[schema(nullable = false, minimum = 1, maximum = 3600)]
     progress_interval_seconds: Option<i64>,
     /// Default true.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
 }
 
+/// The retry policy of an endpoint, as given.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
+#[schema(example = json!({"max_retries": 3, "backoff_seconds": 10}))]
+pub struct RetryIn {
+    /// Retries after the first attempt; default 5.
+    #[schema(nullable = false, minimum = 0, maximum = 10)]
+    max_retries: Option<i64>,
+    /// First retry delay; doubles with each retry; default 30.
+    #[schema(nullable = false, minimum = 1, maximum = 3600)]
+    backoff_seconds: Option<i64>,
+}
+
+/// The batching of an endpoint, as given.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
+#[schema(example = json!({"max_events": 10, "max_wait_seconds": 5}))]
+pub struct BatchIn {
+    /// Events per call; default 1 (no batching).
+    #[schema(nullable = false, minimum = 1, maximum = 100)]
+    max_events: Option<i64>,
+    /// How long a first event waits for company; default 0.
+    #[schema(nullable = false, minimum = 0, maximum = 300)]
+    max_wait_seconds: Option<i64>,
+}
+
 /// The body of `PATCH /v1/webhooks/{id}`: any field of creation except `secret`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 #[schema(example = json!({"events": ["job.completed"], "enabled": true}))]
 pub struct WebhookPatch {
+    #[schema(nullable = false, format = "uri", max_length = 2048)]
     url: Option<String>,
+    #[schema(value_type = Option<Vec<EventName>>, inline, nullable = false, min_items = 1)]
     events: Option<Vec<String>>,
+    #[schema(nullable = false, max_length = 500)]
     description: Option<String>,
+    /// Replaces the custom headers.
+    #[schema(nullable = false)]
     headers: Option<BTreeMap<String, String>>,
+    #[schema(nullable = false, minimum = 1, maximum = 60)]
     timeout_seconds: Option<i64>,
-    #[schema(value_type = Option<Object>)]
-    retry: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    batch: Option<serde_json::Value>,
+    #[schema(nullable = false)]
+    retry: Option<RetryIn>,
+    #[schema(nullable = false)]
+    batch: Option<BatchIn>,
+    /// Null removes the limit.
+    #[schema(minimum = 1, maximum = 1000)]
     rate_limit_per_second: Option<i64>,
+    #[schema(nullable = false, minimum = 1, maximum = 3600)]
     progress_interval_seconds: Option<i64>,
     /// True re-enables an endpoint (closing its circuit and forgetting its failures).
+    #[schema(nullable = false)]
     enabled: Option<bool>,
 }
+
+/// An event name (documentation only).
+pub struct EventName;
+
+impl PartialSchema for EventName {
+    fn schema() -> RefOr<Schema> {
+        string_enum(EventType::ALL.map(EventType::as_str)).into()
+    }
+}
+
+impl ToSchema for EventName {}
+
+/// A delivery status (documentation only).
+pub struct DeliveryStatusName;
+
+impl PartialSchema for DeliveryStatusName {
+    fn schema() -> RefOr<Schema> {
+        string_enum(deliveries::STATUSES).into()
+    }
+}
+
+impl ToSchema for DeliveryStatusName {}
 
 const FIELDS: &[&str] = &[
     "url",
@@ -781,13 +855,16 @@ pub async fn delete_webhook(
 }
 
 /// The body of `POST /v1/webhooks/{id}/rotate-secret`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct RotateIn {
-    /// The new secret (`whsec_` + base64 of 24-64 bytes); generated when absent.
+    /// The new secret (`whsec_` + base64 of 24-64 bytes); generated when absent or null.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$")]
     secret: Option<String>,
     /// How long the old secret keeps signing beside the new one: 0 to 604800 seconds
     /// (7 days); the server's default (24 h) when absent.
+    #[schema(nullable = false, minimum = 0, maximum = 604800)]
     grace_period_seconds: Option<i64>,
 }
 
@@ -808,7 +885,9 @@ pub async fn rotate_secret(
     body: Bytes,
 ) -> Result<Json<WebhookOut>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let map = if body.iter().all(u8::is_ascii_whitespace) {
+    // The body is optional: nothing, or JSON `null`, keeps the defaults.
+    let trimmed = body.trim_ascii();
+    let map = if trimmed.is_empty() || trimmed == b"null" {
         serde_json::Map::new()
     } else {
         body_object(&body)?
@@ -932,9 +1011,11 @@ pub struct DeliveryList {
 #[into_params(parameter_in = Query)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct DeliveryQuery {
-    /// `pending`, `sending`, `retrying`, `succeeded` or `dead`.
+    /// Only deliveries in this state.
+    #[param(value_type = Option<DeliveryStatusName>, inline)]
     status: Option<String>,
-    /// An event name, e.g. `job.completed`.
+    /// Only deliveries of this event.
+    #[param(value_type = Option<EventName>, inline)]
     event: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<i64>,
@@ -1020,7 +1101,8 @@ pub async fn list_deliveries(
 pub struct DeadLetterQuery {
     /// Only this endpoint's deliveries.
     webhook_id: Option<String>,
-    /// An event name, e.g. `job.completed`.
+    /// Only deliveries of this event.
+    #[param(value_type = Option<EventName>, inline)]
     event: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<i64>,
@@ -1110,13 +1192,16 @@ pub async fn retry_delivery(
 }
 
 /// The body of `POST /v1/webhooks/{id}/recover`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 #[schema(example = json!({"since": "2024-09-26T00:00:00Z"}))]
 pub struct RecoverIn {
     /// RFC 3339 time: dead deliveries created since then are sent again.
+    #[schema(format = DateTime)]
     since: String,
-    /// RFC 3339 time, default now.
+    /// RFC 3339 time, default now; not before `since`.
+    #[schema(format = DateTime, nullable = false)]
     until: Option<String>,
 }
 
@@ -1224,6 +1309,7 @@ pub struct WebhookStats {
 #[expect(dead_code, reason = "read by utoipa for the OpenAPI document only")]
 pub struct StatsQuery {
     /// RFC 3339 time; default 24 hours ago.
+    #[param(format = DateTime)]
     since: Option<String>,
 }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod jobs;
 mod receiver;
 mod schedules;
+mod schemathesis;
 mod security;
 mod webhook_examples;
 mod webhook_reliability;
