@@ -230,6 +230,7 @@ async fn bad_input_never_reaches_mariadb() {
     let Some(practice_url) = practices().mysql.clone() else {
         return;
     };
+    let _log = crate::helpers::GENERAL_LOG.lock().await;
     let mut admin = sqlx::MySqlConnection::connect(&mysql_base()).await.unwrap();
     let database = practice_url.rsplit('/').next().unwrap().to_string();
     let user = format!("cs_probe_{}", std::process::id());

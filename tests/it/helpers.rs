@@ -308,3 +308,6 @@ pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_j
     );
     body
 }
+
+/// Held by a test while it switches MariaDB's (server-wide) general query log on and off.
+pub static GENERAL_LOG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -202,62 +202,7 @@ async fn injection_attempts_are_refused_and_change_nothing() {
             .create_customer(&format!("adv-inject-{label}"), &url)
             .await;
 
-        for name in hostile_tables(table) {
-            let response = app
-                .get(&key, &format!("/v1/advanced/tables/{}", encode(&name)))
-                .await;
-            let status = response.status().as_u16();
-            assert!(
-                status == 404 || status == 400,
-                "{label} table {name:?}: {status}"
-            );
-            let problem = expect_problem(response, status).await;
-            // The answer names no other table of the source.
-            let detail = problem["detail"].as_str().unwrap();
-            assert!(
-                !detail.contains("audit_log") && !detail.contains("appointments"),
-                "{detail}"
-            );
-        }
-        let base = format!("/v1/advanced/tables/{table}");
-        let mut cases: Vec<(String, &str)> = Vec::new();
-        for value in hostile_columns(column) {
-            cases.push((format!("columns={}", encode(&value)), "columns"));
-        }
-        for value in hostile_date_columns(date_column) {
-            cases.push((
-                format!("date_column={}&from_date=2024-01-01", encode(&value)),
-                "date_column",
-            ));
-        }
-        cases.push((
-            format!(
-                "date_column={date_column}&from_date={}",
-                encode("2024-01-01' OR '1'='1")
-            ),
-            "from_date",
-        ));
-        cases.push((format!("limit={}", encode("1; DROP TABLE x")), "limit"));
-        cases.push((format!("{}=1", encode("1=1) OR (1")), "1=1) OR (1"));
-        for (query, field) in cases {
-            let problem =
-                expect_problem(app.get(&key, &format!("{base}?{query}")).await, 400).await;
-            assert!(
-                problem["errors"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|e| e["field"] == field),
-                "{label} {query}: {problem}"
-            );
-        }
-        for (body, field) in hostile_calls() {
-            let problem = expect_problem(call(&app, &key, body.clone()).await, 400).await;
-            assert_eq!(
-                problem["errors"][0]["field"], field,
-                "{label} {body}: {problem}"
-            );
-        }
+        send_corpus(&app, &key, label, table, column, date_column).await;
 
         let after = snapshot(label, &url).await;
         assert_eq!(before, after, "{label}: {:?}", watched(label));
@@ -266,4 +211,174 @@ async fn injection_attempts_are_refused_and_change_nothing() {
             assert_eq!(after[1], 0);
         }
     }
+}
+
+/// Sends every hostile table name, column, date column, date, limit and call; each must
+/// be refused with the field named.
+async fn send_corpus(
+    app: &TestApp,
+    key: &str,
+    label: &str,
+    table: &str,
+    column: &str,
+    date_column: &str,
+) {
+    for name in hostile_tables(table) {
+        let response = app
+            .get(key, &format!("/v1/advanced/tables/{}", encode(&name)))
+            .await;
+        let status = response.status().as_u16();
+        assert!(
+            status == 404 || status == 400,
+            "{label} table {name:?}: {status}"
+        );
+        let problem = expect_problem(response, status).await;
+        // The answer names no other table of the source.
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            !detail.contains("audit_log") && !detail.contains("appointments"),
+            "{detail}"
+        );
+    }
+    let base = format!("/v1/advanced/tables/{table}");
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    for value in hostile_columns(column) {
+        cases.push((format!("columns={}", encode(&value)), "columns"));
+    }
+    for value in hostile_date_columns(date_column) {
+        cases.push((
+            format!("date_column={}&from_date=2024-01-01", encode(&value)),
+            "date_column",
+        ));
+    }
+    cases.push((
+        format!(
+            "date_column={date_column}&from_date={}",
+            encode("2024-01-01' OR '1'='1")
+        ),
+        "from_date",
+    ));
+    cases.push((format!("limit={}", encode("1; DROP TABLE x")), "limit"));
+    cases.push((format!("{}=1", encode("1=1) OR (1")), "1=1) OR (1"));
+    for (query, field) in cases {
+        let problem = expect_problem(app.get(key, &format!("{base}?{query}")).await, 400).await;
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{label} {query}: {problem}"
+        );
+    }
+    for (body, field) in hostile_calls() {
+        let problem = expect_problem(call(app, key, body.clone()).await, 400).await;
+        assert_eq!(
+            problem["errors"][0]["field"], field,
+            "{label} {body}: {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mariadbs_query_log_shows_only_catalog_lookups_for_hostile_input() {
+    let Some(url) = mariadb_fixture("inject-log").await else {
+        return;
+    };
+    let _log = crate::helpers::GENERAL_LOG.lock().await;
+    let mut admin =
+        <sqlx::MySqlConnection as sqlx::Connection>::connect(&crate::helpers::mysql_base())
+            .await
+            .unwrap();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let user = format!("cs_advprobe_{}", std::process::id());
+    for sql in [
+        format!("DROP USER IF EXISTS '{user}'@'%'"),
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'probe-pw'"),
+        format!("GRANT SELECT, EXECUTE, SHOW VIEW ON `{database}`.* TO '{user}'@'%'"),
+        "SET GLOBAL log_output = 'TABLE'".to_string(),
+        "SET GLOBAL general_log = 'ON'".to_string(),
+    ] {
+        sqlx::raw_sql(&sql).execute(&mut admin).await.unwrap();
+    }
+    let app = TestApp::spawn().await;
+    let source = format!("mysql://{user}:probe-pw@127.0.0.1:3306/{database}");
+    let (key, _) = app.create_customer("adv-inject-log", &source).await;
+    send_corpus(&app, &key, "mariadb", "visits", "id", "seen_on").await;
+    let logged: Vec<String> = sqlx::query_scalar(
+        "SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log \
+         WHERE LOCATE(?, user_host) = 1 AND command_type IN ('Query', 'Execute')",
+    )
+    .bind(format!("{user}["))
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for sql in [
+        "SET GLOBAL general_log = 'OFF'".to_string(),
+        format!("DROP USER IF EXISTS '{user}'@'%'"),
+    ] {
+        sqlx::raw_sql(&sql).execute(&mut admin).await.unwrap();
+    }
+    // Table names are checked against the catalog: the lookups are all the source saw.
+    assert!(
+        logged
+            .iter()
+            .any(|s| s.to_lowercase().contains("information_schema")),
+        "the catalog lookups are logged: {logged:?}"
+    );
+    for statement in &logged {
+        // Bound values appear in the log as quoted literals: judge the SQL around them.
+        let text = without_literals(statement).to_lowercase();
+        let touches_data = [
+            "from `visits`",
+            "from visits",
+            "from `audit_log`",
+            "from audit_log",
+        ]
+        .iter()
+        .any(|t| text.contains(t));
+        let runs_something = ["call ", "delete ", "drop ", "update ", "insert ", "union "]
+            .iter()
+            .any(|t| text.trim_start().starts_with(t));
+        assert!(
+            !touches_data && !runs_something,
+            "a hostile request reached the source: {statement}"
+        );
+    }
+}
+
+/// The statement with the contents of its '…' literals removed (`''` and `\'` escapes).
+fn without_literals(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '\'' {
+            continue;
+        }
+        while let Some(inner) = chars.next() {
+            match inner {
+                '\\' => {
+                    chars.next();
+                }
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                }
+                '\'' => {
+                    out.push('\'');
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn literals_are_blanked_out() {
+    assert_eq!(
+        without_literals("SELECT 1 WHERE a = 'x'' FROM visits' AND b = 'y\\' OR 1' ORDER BY a"),
+        "SELECT 1 WHERE a = '' AND b = '' ORDER BY a"
+    );
 }
