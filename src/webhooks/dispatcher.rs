@@ -104,14 +104,17 @@ impl Dispatcher {
                 }
                 last_prune = Some(Instant::now());
             }
-            let calls = match self.claim().await {
-                Ok(calls) => calls,
+            // Claim no more calls than can start now: a claimed call's lease runs from
+            // the claim, so one left waiting for a slot could expire and be sent twice.
+            let budget = permits.available_permits().max(1);
+            let (calls, contended) = match self.claim(budget).await {
+                Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(
                         error = format!("{error:#}"),
                         "claiming webhook deliveries failed"
                     );
-                    Vec::new()
+                    (Vec::new(), false)
                 }
             };
             let idle = calls.is_empty();
@@ -128,7 +131,10 @@ impl Dispatcher {
                     drop(permit);
                 });
             }
-            if idle {
+            if idle && contended {
+                // Due work on an endpoint another transaction held: look again soon.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            } else if idle {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = outbox::notifier().notified() => {}
@@ -141,9 +147,10 @@ impl Dispatcher {
         }
     }
 
-    /// Claims what is due now, endpoint by endpoint, respecting each endpoint's
-    /// circuit, rate limit and batch size.
-    async fn claim(&self) -> anyhow::Result<Vec<Call>> {
+    /// Claims up to `budget` calls due now, endpoint by endpoint, respecting each
+    /// endpoint's circuit, rate limit and batch size. Also says whether an endpoint
+    /// with due work was skipped because another transaction held it.
+    async fn claim(&self, budget: usize) -> anyhow::Result<(Vec<Call>, bool)> {
         let meta = &self.state.meta;
         let now = Utc::now();
         let now_text = meta::format_time(now);
@@ -171,21 +178,30 @@ impl Dispatcher {
             entry.1.push(row.try_get("id")?);
         }
         let mut calls = Vec::new();
+        let mut contended = false;
         for endpoint_id in order {
+            let left = budget.saturating_sub(calls.len());
+            if left == 0 {
+                break;
+            }
             let (probe, candidates) = by_endpoint.remove(&endpoint_id).unwrap_or_default();
             let Some(endpoint) = load_endpoint(meta, &self.state.master, &endpoint_id).await?
             else {
                 continue;
             };
-            for deliveries in self.claim_for(&endpoint, probe, candidates, now).await? {
-                calls.push(Call {
+            match self
+                .claim_for(&endpoint, probe, candidates, now, left)
+                .await?
+            {
+                None => contended = true,
+                Some(groups) => calls.extend(groups.into_iter().map(|deliveries| Call {
                     endpoint: endpoint.clone(),
                     deliveries,
                     probe,
-                });
+                })),
             }
         }
-        Ok(calls)
+        Ok((calls, contended))
     }
 
     /// Claims one endpoint's calls in one transaction that holds the endpoint: on
@@ -197,7 +213,8 @@ impl Dispatcher {
         probe: bool,
         candidates: Vec<String>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<Vec<String>>> {
+        max_calls: usize,
+    ) -> anyhow::Result<Option<Vec<Vec<String>>>> {
         let meta = &self.state.meta;
         let now_text = meta::format_time(now);
         let mut tx = meta.begin().await?;
@@ -209,19 +226,20 @@ impl Dispatcher {
             .fetch_optional(&mut *tx)
             .await?;
             if held.is_none() {
-                return Ok(Vec::new());
+                return Ok(None);
             }
         }
         if !take_send_slot(&mut tx, endpoint, now).await? {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
-        let groups: Vec<Vec<String>> = if endpoint.spec.batch_max_events > 1 {
+        let mut groups: Vec<Vec<String>> = if endpoint.spec.batch_max_events > 1 {
             vec![batch_members(&mut tx, endpoint, &now_text).await?]
         } else if probe || endpoint.spec.rate_limit_per_second.is_some() {
             vec![candidates.into_iter().take(1).collect()]
         } else {
             candidates.into_iter().map(|id| vec![id]).collect()
         };
+        groups.truncate(max_calls);
         let lease_until = meta::format_time(
             now + Duration::from_secs(endpoint.spec.timeout_seconds as u64) + LEASE_MARGIN,
         );
@@ -250,7 +268,7 @@ impl Dispatcher {
             }
         }
         tx.commit().await?;
-        Ok(claimed_groups)
+        Ok(Some(claimed_groups))
     }
 
     /// Sends one call and records its outcome on every delivery it carried.
@@ -287,7 +305,8 @@ impl Dispatcher {
         let body = serde_json::to_vec(&body)?;
         let started = Instant::now();
         let result = self.send(endpoint, &call_id, &body, sent_at).await;
-        let latency_ms = started.elapsed().as_millis() as i64;
+        let elapsed = started.elapsed();
+        let latency_ms = elapsed.as_millis() as i64;
         let outcome = match result {
             Ok(answer) => answer,
             Err(error) => Answer {
@@ -302,7 +321,7 @@ impl Dispatcher {
         let succeeded =
             outcome.error.is_none() && outcome.status.is_some_and(|s| (200..300).contains(&s));
         metrics::histogram!("cipherstream_webhook_call_duration_seconds")
-            .record(latency_ms as f64 / 1000.0);
+            .record(elapsed.as_secs_f64());
         metrics::counter!("cipherstream_webhook_calls_total", "outcome" => if succeeded { "success" } else { "failure" }).increment(1);
         self.record(&call, &call_id, sent_at, latency_ms, succeeded, &outcome)
             .await
@@ -449,12 +468,16 @@ impl Dispatcher {
         let now_text = meta::format_time(now);
         let mut tx = self.state.meta.begin().await?;
         for id in &call.deliveries {
-            let row =
-                sqlx::query("SELECT attempts, max_attempts FROM webhook_deliveries WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            // Deleted with its endpoint while in flight.
+            let row = sqlx::query(
+                "SELECT attempts, max_attempts FROM webhook_deliveries WHERE id = $1 \
+                 AND status = 'sending' AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(&self.node)
+            .fetch_optional(&mut *tx)
+            .await?;
+            // Deleted with its endpoint while in flight, or no longer ours (the lease
+            // ran out and another node took it): its record is the other node's.
             let Some(row) = row else { continue };
             let attempt = row.try_get::<i64, _>("attempts")? + 1;
             let max_attempts: i64 = row.try_get("max_attempts")?;
@@ -505,7 +528,8 @@ impl Dispatcher {
         if succeeded {
             sqlx::query(
                 "UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL, circuit_state = 'closed', \
-                 circuit_retry_at = NULL WHERE id = $1",
+                 circuit_retry_at = NULL WHERE id = $1 \
+                 AND (consecutive_failures <> 0 OR failing_since IS NOT NULL OR circuit_state <> 'closed')",
             )
             .bind(&endpoint.id)
             .execute(&mut *tx)
