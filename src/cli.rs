@@ -162,6 +162,9 @@ pub enum KeyCommand {
         /// Addresses or CIDRs the key may be used from (repeatable).
         #[arg(long = "ip-allow", value_name = "CIDR")]
         ip_allowlist: Vec<String>,
+        /// Requests per minute for this key, on top of the customer's quota.
+        #[arg(long)]
+        rate_limit_per_minute: Option<i64>,
     },
     /// Revoke an API key.
     Revoke {
@@ -254,10 +257,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                     expires_at,
                     ip_allowlist,
+                    rate_limit_per_minute,
                 } => {
                     let limits = tenancy::KeyLimits {
                         expires_at,
                         ip_allowlist,
+                        rate_limit_per_minute,
                     };
                     let key =
                         tenancy::create_key(&meta, &customer, name.as_deref(), &limits).await?;

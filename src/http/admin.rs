@@ -82,6 +82,9 @@ pub struct KeyIn {
     #[schema(example = json!(["203.0.113.0/24"]))]
     #[serde(default)]
     pub ip_allowlist: Vec<String>,
+    /// Requests per minute for this key (1-1000000), on top of the customer's quota.
+    #[schema(example = 120)]
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -233,6 +236,7 @@ pub async fn create_key(
     let limits = tenancy::KeyLimits {
         expires_at,
         ip_allowlist: input.ip_allowlist,
+        rate_limit_per_minute: input.rate_limit_per_minute,
     };
     let key = tenancy::create_key(&state.meta, &id, input.name.as_deref(), &limits).await?;
     audit(

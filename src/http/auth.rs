@@ -51,13 +51,15 @@ impl FromRequestParts<AppState> for Caller {
                 "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into(),
             )
         })?;
-        let (customer, key_id, key_allowlist) = tenancy::authenticate(&state.meta, &key)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "the API key is not valid (unknown, revoked or expired)".into(),
-                )
-            })?;
+        let (customer, grant) =
+            tenancy::authenticate(&state.meta, &key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "the API key is not valid (unknown, revoked or expired)".into(),
+                    )
+                })?;
+        let key_id = grant.key_id.clone();
         let context = parts.extensions.get::<RequestContext>().cloned();
         if let Some(context) = &context {
             context.update(|seen| {
@@ -66,27 +68,42 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         let address = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
-        if !allowed(&customer.ip_allowlist, address) || !allowed(&key_allowlist, address) {
+        if !allowed(&customer.ip_allowlist, address) || !allowed(&grant.ip_allowlist, address) {
             return Err(ApiError::Forbidden(format!(
                 "requests for this customer must come from an allowed address; {} is not on its IP allowlist",
                 address.map(|a| a.to_string()).unwrap_or_else(|| "this client".into())
             )));
         }
-        let per_minute = customer
+        // The customer's quota, then the key's own: the answer reports the tighter one.
+        let customer_quota = customer
             .rate_limit_per_minute
             .map(|n| n.max(1) as u64)
             .or(state.config.default_rate_limit_per_minute);
-        if let Some(per_minute) = per_minute {
-            let decision = state.rate_limiter.check(&customer.id, per_minute);
-            if let Some(context) = &context {
-                context.update(|seen| seen.rate = Some(decision));
-            }
-            if decision.warn {
+        let mut reported: Option<super::ratelimit::Decision> = None;
+        for (bucket, quota, whose) in [
+            (customer.id.clone(), customer_quota, "customer"),
+            (
+                format!("key:{key_id}"),
+                grant.rate_limit_per_minute.map(|n| n.max(1) as u64),
+                "key",
+            ),
+        ] {
+            let Some(per_minute) = quota else { continue };
+            let decision = state.rate_limiter.check(&bucket, per_minute);
+            if whose == "customer" && decision.warn {
                 super::ratelimit::warn(state, &customer.id, decision);
+            }
+            if reported
+                .is_none_or(|r| decision.remaining < r.remaining || decision.retry_after.is_some())
+            {
+                reported = Some(decision);
+            }
+            if let Some(context) = &context {
+                context.update(|seen| seen.rate = reported);
             }
             if let Some(seconds) = decision.retry_after {
                 return Err(ApiError::RateLimited(format!(
-                    "over the quota of {per_minute} requests per minute; retry in {seconds} s"
+                    "over the {whose}'s quota of {per_minute} requests per minute; retry in {seconds} s"
                 )));
             }
         }

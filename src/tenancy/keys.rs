@@ -26,6 +26,16 @@ pub struct ApiKeyInfo {
     pub expires_at: Option<String>,
     /// Addresses this key may be used from (on top of the customer's allowlist); empty: any.
     pub ip_allowlist: Vec<String>,
+    /// Requests per minute for this key, on top of the customer's quota; `null`: none of its own.
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// What an authenticated key brings besides its customer.
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    pub key_id: String,
+    pub ip_allowlist: Vec<String>,
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 /// What a new key may be limited to.
@@ -33,6 +43,7 @@ pub struct ApiKeyInfo {
 pub struct KeyLimits {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub ip_allowlist: Vec<String>,
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 /// A new key: the only time its secret is visible.
@@ -62,10 +73,11 @@ pub(super) async fn insert_key(
         revoked_at: None,
         expires_at: limits.expires_at.map(meta::format_time),
         ip_allowlist: limits.ip_allowlist.clone(),
+        rate_limit_per_minute: limits.rate_limit_per_minute,
     };
     sqlx::query(
-        "INSERT INTO api_keys (id, customer_id, name, prefix, key_hash, created_at, expires_at, ip_allowlist) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_keys (id, customer_id, name, prefix, key_hash, created_at, expires_at, ip_allowlist, \
+         rate_limit_per_minute) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&info.id)
     .bind(&info.customer_id)
@@ -75,6 +87,7 @@ pub(super) async fn insert_key(
     .bind(&info.created_at)
     .bind(&info.expires_at)
     .bind(serde_json::to_string(&info.ip_allowlist).map_err(anyhow::Error::from)?)
+    .bind(info.rate_limit_per_minute)
     .execute(&mut **tx)
     .await?;
     Ok(CreatedKey { info, api_key })
@@ -101,6 +114,15 @@ pub async fn create_key(
         });
     }
     super::customers::check_allowlist(&limits.ip_allowlist)?;
+    if limits
+        .rate_limit_per_minute
+        .is_some_and(|n| !(1..=1_000_000).contains(&n))
+    {
+        return Err(TenancyError::Invalid {
+            field: "rate_limit_per_minute",
+            message: "rate_limit_per_minute must be from 1 to 1000000".into(),
+        });
+    }
     if get_customer(meta, customer_id).await?.is_none() {
         return Err(TenancyError::NoCustomer(customer_id.to_string()));
     }
@@ -113,7 +135,7 @@ pub async fn create_key(
 /// The keys of a customer, newest first.
 pub async fn list_keys(meta: &Meta, customer_id: &str) -> Result<Vec<ApiKeyInfo>, TenancyError> {
     let rows = sqlx::query(
-        "SELECT id, customer_id, name, prefix, created_at, last_used_at, revoked_at, expires_at, ip_allowlist FROM api_keys \
+        "SELECT id, customer_id, name, prefix, created_at, last_used_at, revoked_at, expires_at, ip_allowlist, rate_limit_per_minute FROM api_keys \
          WHERE customer_id = $1 ORDER BY created_at DESC, id",
     )
     .bind(customer_id)
@@ -132,6 +154,7 @@ pub async fn list_keys(meta: &Meta, customer_id: &str) -> Result<Vec<ApiKeyInfo>
                 expires_at: row.try_get("expires_at")?,
                 ip_allowlist: serde_json::from_str(&row.try_get::<String, _>("ip_allowlist")?)
                     .map_err(anyhow::Error::from)?,
+                rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
             })
         })
         .collect()
@@ -155,13 +178,13 @@ pub async fn revoke_key(meta: &Meta, customer_id: &str, key_id: &str) -> Result<
 pub async fn authenticate(
     meta: &Meta,
     api_key: &str,
-) -> Result<Option<(Customer, String, Vec<String>)>, TenancyError> {
+) -> Result<Option<(Customer, KeyGrant)>, TenancyError> {
     if !api_key.starts_with("cs_live_") || api_key.len() > 100 {
         return Ok(None);
     }
     let now = meta::now();
     let row = sqlx::query(
-        "SELECT id, customer_id, ip_allowlist FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
+        "SELECT id, customer_id, ip_allowlist, rate_limit_per_minute FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
          AND (expires_at IS NULL OR expires_at > $2)",
     )
     .bind(crypto::hash_api_key(api_key))
@@ -182,5 +205,10 @@ pub async fn authenticate(
     let customer = get_customer(meta, &customer_id)
         .await?
         .ok_or(TenancyError::NoCustomer(customer_id))?;
-    Ok(Some((customer, key_id, key_allowlist)))
+    let grant = KeyGrant {
+        key_id,
+        ip_allowlist: key_allowlist,
+        rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
+    };
+    Ok(Some((customer, grant)))
 }

@@ -11,7 +11,7 @@ pub use customers::{
     NewCustomer,
 };
 pub use keys::{
-    authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, CreatedKey, KeyLimits,
+    authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, CreatedKey, KeyGrant, KeyLimits,
 };
 
 /// Errors of the tenancy store that callers act on.

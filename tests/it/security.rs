@@ -932,3 +932,52 @@ async fn no_secret_reaches_the_logs_even_at_debug_level() {
         assert!(!output.contains(secret), "the {what} is in the log");
     }
 }
+
+#[tokio::test]
+async fn a_key_can_carry_its_own_quota_beside_its_customers() {
+    let app = spawn_app(0, |_| {}).await;
+    let (free_key, _) = customer(&app, "key-quota", &[]).await;
+    let create = |body: Json| {
+        let request = app
+            .client
+            .post(app.url("/admin/v1/customers/key-quota/keys"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let problem = expect_problem(
+        create(serde_json::json!({"rate_limit_per_minute": 0})).await,
+        400,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "rate_limit_per_minute");
+    let limited: Json =
+        create(serde_json::json!({"name": "batch-job", "rate_limit_per_minute": 3}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(limited["rate_limit_per_minute"], 3);
+    let limited_key = limited["api_key"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = app.get(limited_key, "/v1/jobs").await;
+        assert_eq!(response.headers()["ratelimit-limit"], "3");
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+            let problem = expect_problem(response, 429).await;
+            assert!(
+                problem["detail"].as_str().unwrap().contains("key's quota"),
+                "{problem}"
+            );
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    // The customer's other key is not held back by it.
+    for _ in 0..5 {
+        let response = app.get(&free_key, "/v1/jobs").await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("ratelimit-limit").is_none());
+    }
+}
