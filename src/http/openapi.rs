@@ -21,7 +21,7 @@ use super::AppState;
 Authenticate with `Authorization: Bearer <api_key>` (or `X-API-Key`). Every error is RFC 9457 `application/problem+json` with the offending fields in `errors`. \
 Times are RFC 3339 UTC; `datetime` columns are practice-local wall-clock times without an offset. Decimal values (money) are written exactly as stored.\n\n\
 Extraction parameters are validated before any query runs; string filter values are limited to letters, digits, spaces and `_ . - @ / &`.\n\n\
-A customer with a request quota (`rate_limit_per_minute`) gets `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy` on every answer, \
+A customer or key with a request quota (`rate_limit_per_minute`) gets `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy` on every answer, \
 and `429 Too Many Requests` with `Retry-After` (seconds) when the quota is used up; past 80% of it an `api.rate_limit` webhook event is sent, once a minute.",
         version = env!("CARGO_PKG_VERSION"),
     ),
