@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::{page_param, ApiError, FieldError, Problem};
+use super::error::{list_query, ApiError, FieldError, Problem};
 use super::AppState;
 use crate::meta;
 use crate::tenancy::{self, AuditFilter, StoredAuditEntry};
@@ -61,33 +61,15 @@ pub async fn list_audit(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AuditList>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let (values, limit, offset) = list_query(query, &["from", "to", "action"])?;
     let mut filter = AuditFilter {
-        limit: 50,
+        limit,
+        offset,
         ..AuditFilter::default()
     };
     let mut errors = Vec::new();
     let mut bounds: Vec<(String, DateTime<Utc>)> = Vec::new();
-    for (name, value) in &pairs {
-        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
-            errors.push(FieldError::new(
-                name,
-                format!("{name} is given more than once"),
-            ));
-            continue;
-        }
-        if page_param(
-            name,
-            value,
-            &mut filter.limit,
-            &mut filter.offset,
-            &mut errors,
-        ) {
-            continue;
-        }
+    for (name, value) in &values {
         match name.as_str() {
             "from" | "to" => match DateTime::parse_from_rfc3339(value) {
                 Ok(t) => bounds.push((name.clone(), t.with_timezone(&Utc))),
@@ -111,10 +93,8 @@ pub async fn list_audit(
                     ));
                 }
             }
-            other => errors.push(FieldError::new(
-                other.chars().take(60).collect::<String>(),
-                "unknown parameter; accepted parameters: from, to, action, limit, offset",
-            )),
+            // list_query admits no other name.
+            _ => {}
         }
     }
     for (name, time) in &bounds {

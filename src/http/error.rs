@@ -343,3 +343,49 @@ pub fn body_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
         )),
     }
 }
+
+/// The query of a list: `limit` (1-100, default 50) and `offset`, plus the named filters
+/// (returned by name); a repeated or unknown parameter is refused, naming it.
+pub fn list_query(
+    query: Option<String>,
+    filters: &[&str],
+) -> Result<(std::collections::BTreeMap<String, String>, i64, i64), ApiError> {
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let (mut limit, mut offset) = (50, 0);
+    let mut values = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, value) in &pairs {
+        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
+            errors.push(FieldError::new(
+                name,
+                format!("{name} is given more than once"),
+            ));
+            continue;
+        }
+        if page_param(name, value, &mut limit, &mut offset, &mut errors) {
+            continue;
+        }
+        if filters.contains(&name.as_str()) {
+            values.insert(name.clone(), value.clone());
+        } else {
+            let shown: String = name.chars().take(60).collect();
+            let mut accepted = vec!["limit", "offset"];
+            accepted.extend_from_slice(filters);
+            errors.push(FieldError::new(
+                name,
+                format!(
+                    "unknown parameter {shown:?}; accepted parameters: {}",
+                    accepted.join(", ")
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok((values, limit, offset))
+    } else {
+        Err(ApiError::fields(errors))
+    }
+}

@@ -12,7 +12,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::auth::Caller;
-use super::error::{body_object, page_param, ApiError, FieldError, Problem};
+use super::error::{body_object, list_query, ApiError, FieldError, Problem};
 use super::extract::FilterValue;
 use super::openapi::string_enum;
 use super::AppState;
@@ -427,36 +427,6 @@ pub async fn create_schedule(
     Ok(response)
 }
 
-fn parse_list(query: Option<String>) -> Result<(i64, i64), ApiError> {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let (mut limit, mut offset) = (50, 0);
-    let mut errors = Vec::new();
-    for (name, value) in &pairs {
-        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
-            errors.push(FieldError::new(
-                name,
-                format!("{name} is given more than once"),
-            ));
-            continue;
-        }
-        if !page_param(name, value, &mut limit, &mut offset, &mut errors) {
-            let shown: String = name.chars().take(60).collect();
-            errors.push(FieldError::new(
-                name,
-                format!("unknown parameter {shown:?}; accepted parameters: limit, offset"),
-            ));
-        }
-    }
-    if errors.is_empty() {
-        Ok((limit, offset))
-    } else {
-        Err(ApiError::fields(errors))
-    }
-}
-
 /// List this customer's schedules, newest first.
 #[utoipa::path(get, path = "/v1/schedules", tag = "schedules", security(("api_key" = []), ("api_key_header" = [])),
     params(ScheduleListQuery),
@@ -470,7 +440,7 @@ pub async fn list_schedules(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ScheduleList>, ApiError> {
-    let (limit, offset) = parse_list(query)?;
+    let (_, limit, offset) = list_query(query, &[])?;
     let (items, total) =
         schedules::list_schedules(&state.meta, &caller.customer.id, limit, offset).await?;
     Ok(Json(ScheduleList {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::auth::Caller;
-use crate::http::error::{body_object, ApiError, FieldError, Problem};
+use crate::http::error::{body_object, list_query, ApiError, FieldError, Problem};
 use crate::http::AppState;
 use crate::meta;
 use crate::webhooks::deliveries::{
@@ -20,7 +20,7 @@ use crate::webhooks::deliveries::{
 use crate::webhooks::EventType;
 
 use super::input::{DeliveryStatusName, EventName};
-use super::{audit, load, parse_query, shown, CircuitOut, WebhookOut};
+use super::{audit, load, shown, CircuitOut, WebhookOut};
 
 /// A page of deliveries.
 #[derive(Serialize, ToSchema)]
@@ -105,7 +105,7 @@ pub async fn list_deliveries(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let (mut values, limit, offset) = parse_query(query, &["status", "event"])?;
+    let (mut values, limit, offset) = list_query(query, &["status", "event"])?;
     let endpoint = load(&state, &caller, &id).await?;
     values.insert("webhook_id".into(), endpoint.id);
     let filter = delivery_filter(&values, limit, offset)?;
@@ -148,7 +148,7 @@ pub async fn dead_letter(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let (mut values, limit, offset) = parse_query(query, &["webhook_id", "event"])?;
+    let (mut values, limit, offset) = list_query(query, &["webhook_id", "event"])?;
     values.insert("status".into(), "dead".into());
     let filter = delivery_filter(&values, limit, offset)?;
     let (items, total) =

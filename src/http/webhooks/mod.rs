@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::{body_object, page_param, ApiError, FieldError, Problem};
+use super::error::{body_object, list_query, ApiError, FieldError, Problem};
 use super::AppState;
 use crate::meta;
 use crate::tenancy::{self, AuditEntry};
@@ -239,51 +239,6 @@ pub async fn create_webhook(
     Ok(response)
 }
 
-/// Query parameters of lists: only `limit` and `offset`, plus the named filters.
-pub(super) fn parse_query(
-    query: Option<String>,
-    filters: &[&str],
-) -> Result<(BTreeMap<String, String>, i64, i64), ApiError> {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let (mut limit, mut offset) = (50, 0);
-    let mut values = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (name, value) in &pairs {
-        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
-            errors.push(FieldError::new(
-                name,
-                format!("{name} is given more than once"),
-            ));
-            continue;
-        }
-        if page_param(name, value, &mut limit, &mut offset, &mut errors) {
-            continue;
-        }
-        if filters.contains(&name.as_str()) {
-            values.insert(name.clone(), value.clone());
-        } else {
-            let shown: String = name.chars().take(60).collect();
-            let mut accepted = vec!["limit", "offset"];
-            accepted.extend_from_slice(filters);
-            errors.push(FieldError::new(
-                name,
-                format!(
-                    "unknown parameter {shown:?}; accepted parameters: {}",
-                    accepted.join(", ")
-                ),
-            ));
-        }
-    }
-    if errors.is_empty() {
-        Ok((values, limit, offset))
-    } else {
-        Err(ApiError::fields(errors))
-    }
-}
-
 /// A page of endpoints.
 #[derive(Serialize, ToSchema)]
 pub struct WebhookList {
@@ -318,7 +273,7 @@ pub async fn list_webhooks(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<WebhookList>, ApiError> {
-    let (_, limit, offset) = parse_query(query, &[])?;
+    let (_, limit, offset) = list_query(query, &[])?;
     let (items, total) = endpoints::list_endpoints(
         &state.meta,
         &state.master,
